@@ -25,7 +25,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
         .char_indices()
         .filter(|(_, character)| !character.is_whitespace())
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::OddLength(digits.len()));
     }
     digits

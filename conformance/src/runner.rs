@@ -163,15 +163,19 @@ fn fail(expected: impl Into<String>, got: impl Into<String>) -> Outcome {
 
 /// Filters, reads, parses, assembles and classifies one test; `Err` holds its final outcome.
 fn prepare(path: &Path, test: &str, options: &Options) -> Result<Prepared, Outcome> {
-    if let Some(include) = &options.include {
-        if !include.is_match(test) {
-            return Err(skip("file name does not match --include"));
-        }
+    if options
+        .include
+        .as_ref()
+        .is_some_and(|include| !include.is_match(test))
+    {
+        return Err(skip("file name does not match --include"));
     }
-    if let Some(exclude) = &options.exclude {
-        if exclude.is_match(test) {
-            return Err(skip("file name matches --exclude"));
-        }
+    if options
+        .exclude
+        .as_ref()
+        .is_some_and(|exclude| exclude.is_match(test))
+    {
+        return Err(skip("file name matches --exclude"));
     }
     let text = std::fs::read_to_string(path)
         .map_err(|error| fail("a readable test file", format!("cannot read: {error}")))?;
