@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use xbpf_isa::{Insn, assemble, insn::slots_to_bytes};
+use xbpf_isa::{Insn, Program, assemble, disassemble, insn::slots_to_bytes};
 
 fn conformance_dir() -> PathBuf {
     let dir = Path::new(concat!(
@@ -83,8 +83,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// Every conformance program is valid, and its disassembly reassembles to the same slots.
+fn check_disassembly(slots: &[Insn]) -> Result<(), String> {
+    Program::new(slots.to_vec()).map_err(|error| format!("not a valid program: {error}"))?;
+    let text = disassemble(slots);
+    match assemble(&text) {
+        Ok(again) if again == slots => Ok(()),
+        Ok(again) => Err(format!(
+            "disassembly reassembles differently:\n{text}{again:?}"
+        )),
+        Err(error) => Err(format!("disassembly does not reassemble: {error}\n{text}")),
+    }
+}
+
 #[test]
-fn every_conformance_program_assembles_to_the_manifest_bytes() {
+fn every_conformance_program_assembles_to_the_manifest_bytes_and_round_trips() {
     let dir = conformance_dir();
     let manifest = fs::read_to_string(dir.join("manifest.tsv")).expect("read manifest.tsv");
     let mut checked = 0;
@@ -108,6 +121,9 @@ fn every_conformance_program_assembles_to_the_manifest_bytes() {
                     failures.push(format!(
                         "{file}: assembled\n  {actual}\nexpected\n  {expected_hex}"
                     ));
+                }
+                if let Err(problem) = check_disassembly(&slots) {
+                    failures.push(format!("{file}: {problem}"));
                 }
             }
             Err(error) => failures.push(format!("{file}: {error}")),
