@@ -991,18 +991,22 @@ impl fmt::Display for Scalar {
                 write!(f, "{c:#x}")
             };
         }
+        let fmt_u = |x: u64| {
+            if x < 4096 {
+                x.to_string()
+            } else {
+                format!("{x:#x}")
+            }
+        };
         let mut parts = Vec::new();
-        if self.smin != i64::MIN || self.smax != i64::MAX {
+        let combined =
+            self.smin >= 0 && self.smin as u64 == self.umin && self.smax as u64 == self.umax;
+        if combined {
+            parts.push(format!("[{}, {}]", fmt_u(self.umin), fmt_u(self.umax)));
+        } else if self.smin != i64::MIN || self.smax != i64::MAX {
             parts.push(format!("s[{}, {}]", self.smin, self.smax));
         }
-        if self.umin != 0 || self.umax != u64::MAX {
-            let fmt_u = |x: u64| {
-                if x < 4096 {
-                    x.to_string()
-                } else {
-                    format!("{x:#x}")
-                }
-            };
+        if (self.umin != 0 || self.umax != u64::MAX) && !combined {
             parts.push(format!("u[{}, {}]", fmt_u(self.umin), fmt_u(self.umax)));
         }
         let s32_default = self.s32min == i32::MIN && self.s32max == i32::MAX;

@@ -1,6 +1,7 @@
 //! Abstract domains: scalars (intervals and known bits), value types, the zone of difference
 //! constraints, the byte-level stack, and the state that combines them.
 
+pub mod disjunction;
 pub mod interval;
 pub mod stack;
 pub mod state;

@@ -46,6 +46,19 @@ pub struct PartitionKey {
     stack: u64,
 }
 
+impl PartitionKey {
+    /// How many components two keys share (to choose where a state goes when the cap is hit).
+    pub fn similarity(&self, other: &PartitionKey) -> usize {
+        let regs = self
+            .regs
+            .iter()
+            .zip(other.regs.iter())
+            .filter(|(a, b)| a == b)
+            .count();
+        regs + usize::from(self.stack == other.stack)
+    }
+}
+
 fn type_code(value: &Value) -> u32 {
     match value.ty {
         ValueType::Uninit => 0,
@@ -320,7 +333,8 @@ impl State {
         }
     }
 
-    /// The partition key: the types of the registers and of the spilled pointers.
+    /// The partition key: the types of the registers, of the spilled pointers and of the
+    /// callers' saved registers.
     pub fn key(&self) -> PartitionKey {
         let regs = std::array::from_fn(|r| type_code(&self.regs[r]));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -329,6 +343,11 @@ impl State {
                 if !cell.value.is_number() {
                     (cell.start, type_code(&cell.value)).hash(&mut hasher);
                 }
+            }
+        }
+        for caller in &self.callers {
+            for (value, _) in &caller.saved {
+                type_code(value).hash(&mut hasher);
             }
         }
         PartitionKey {
@@ -456,6 +475,44 @@ impl State {
                         va.is_subset_of(vb) && (0..4).all(|k| ra[k] <= rb[k])
                     })
             })
+    }
+
+    /// Enters a callee: r6..r9 are saved with their packet relations, the callee gets a fresh
+    /// stack frame, r0 and r6..r9 start uninitialised; r1..r5 pass through.
+    pub fn push_frame(&mut self, call_pc: usize, stack: StackFrame) {
+        let saved = std::array::from_fn(|k| (self.regs[6 + k], self.relations_of(6 + k)));
+        self.callers.push(CallerFrame { call_pc, saved });
+        self.stacks.push(Rc::new(stack));
+        for r in [0, 6, 7, 8, 9] {
+            self.set(r, Value::UNINIT);
+        }
+    }
+
+    /// Returns from a callee: its frame dies (pointers into it become unusable), r6..r9 are
+    /// restored, r0..r5 keep the callee's values. False when the restored relations
+    /// contradict.
+    pub fn pop_frame(&mut self) -> bool {
+        let depth = self.depth();
+        let Some(caller) = self.callers.pop() else {
+            return true;
+        };
+        self.stacks.pop();
+        let dead = move |value: &Value| matches!(value.ty, ValueType::Pointer(Region::Stack(d), _) if d as usize >= depth);
+        for r in 0..6 {
+            if dead(&self.regs[r]) {
+                self.set(r, Value::UNINIT);
+            }
+        }
+        for d in 0..self.stacks.len() {
+            if self.stacks[d].cells().iter().any(|cell| dead(&cell.value)) {
+                self.stack_mut(d).invalidate(dead);
+            }
+        }
+        let mut ok = true;
+        for (k, (value, relations)) in caller.saved.iter().enumerate() {
+            ok &= self.restore(6 + k, *value, *relations);
+        }
+        ok
     }
 
     /// Increments the loop counter (termination check).
