@@ -27,6 +27,10 @@ use xbpf_isa::{CallTarget, Instruction, Program};
 /// widening alone decides termination.
 const COLLAPSE_AFTER: u32 = 12;
 
+/// A loop head that has not stabilised after this many rounds means a bug in a widening
+/// operator; the analysis gives up (rejecting: an unstable state proves nothing).
+const GIVE_UP_AFTER: u32 = 200;
+
 pub(crate) type Rejected = Box<Rejection>;
 
 /// The analysis of a whole program.
@@ -160,6 +164,19 @@ impl<'a> Analyzer<'a> {
             self.execute(run, head)?;
             self.iterate(run, body)?;
             round += 1;
+            if round >= GIVE_UP_AFTER {
+                let start = run.func.graph[head].start;
+                let state = run.pre[h]
+                    .as_ref()
+                    .and_then(Disjunction::collapse)
+                    .unwrap_or_else(|| run.entry.collapse().expect("entry states exist"));
+                let violation = Violation::new(
+                    Check::Unsupported,
+                    format!("the analysis of the loop at {start} did not stabilise"),
+                    &[],
+                );
+                return Err(self.reject(run, head, start, &state, violation));
+            }
         }
         for _ in 0..self.config.narrowing_iterations {
             let incoming = self.incoming(run, head);

@@ -249,8 +249,9 @@ pub mod linux {
             .collect()
     }
 
-    /// Helpers any program type can use: maps, time, random numbers, printing, ring buffers.
+    /// Helpers any program type can use: maps, time, random numbers, printing, probe reads,
+    /// ring buffers.
     pub const COMMON: &[i32] = &[
-        1, 2, 3, 5, 6, 7, 8, 12, 14, 15, 87, 88, 89, 125, 130, 131, 132, 133,
+        1, 2, 3, 4, 5, 6, 7, 8, 12, 14, 15, 87, 88, 89, 112, 113, 125, 130, 131, 132, 133,
     ];
 }

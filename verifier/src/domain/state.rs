@@ -383,7 +383,13 @@ impl State {
 
     /// Least upper bound of two states of the same call context.
     pub fn join(&self, other: &State) -> State {
-        self.combine(other, |a, b| a.join(b), |a, b| a.join(b), |a, b| a.join(b))
+        self.combine(
+            other,
+            |a, b| a.join(b),
+            |a, b| a.join(b),
+            |a, b| a.join(b),
+            |a, b| (a.0.min(b.0), a.1.max(b.1)),
+        )
     }
 
     /// Widening of `self` (the older state) by `newer`.
@@ -394,6 +400,19 @@ impl State {
             |a, b| a.widen(b, thresholds),
             |a, b| a.widen(b),
             |a, b| a.widen(b, thresholds),
+            |a, b| {
+                let lo = if b.0 < a.0 {
+                    thresholds.below(b.0)
+                } else {
+                    a.0
+                };
+                let hi = if b.1 > a.1 {
+                    thresholds.above(b.1)
+                } else {
+                    a.1
+                };
+                (lo, hi)
+            },
         )
     }
 
@@ -403,6 +422,7 @@ impl State {
         value: impl Fn(&Value, &Value) -> Value,
         zone: impl Fn(&Zone, &Zone) -> Zone,
         stack: impl Fn(&StackFrame, &StackFrame) -> StackFrame,
+        bounds: impl Fn((i64, i64), (i64, i64)) -> (i64, i64),
     ) -> State {
         let regs: [Value; NREGS] = std::array::from_fn(|r| value(&self.regs[r], &other.regs[r]));
         let mut joined_zone = zone(&self.strengthened_zone(), &other.strengthened_zone());
@@ -411,11 +431,10 @@ impl State {
                 joined_zone.forget(r);
             }
         }
-        let hull = |a: (i64, i64), b: (i64, i64)| (a.0.min(b.0), a.1.max(b.1));
         let extra = ExtraBounds {
-            packet_end: hull(self.extra.packet_end, other.extra.packet_end),
-            packet_meta: hull(self.extra.packet_meta, other.extra.packet_meta),
-            loop_count: hull(self.extra.loop_count, other.extra.loop_count),
+            packet_end: bounds(self.extra.packet_end, other.extra.packet_end),
+            packet_meta: bounds(self.extra.packet_meta, other.extra.packet_meta),
+            loop_count: bounds(self.extra.loop_count, other.extra.loop_count),
         };
         let stacks = self
             .stacks
