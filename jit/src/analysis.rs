@@ -1,0 +1,128 @@
+//! What the back ends need to know about a program before emitting code: where labels go,
+//! where to poll the interrupt flag, where fuel is charged and which registers are used.
+
+use xbpf_isa::{Instruction, PacketMode, Program, Reg, Source};
+
+/// Facts about a program, computed once per compilation.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// pcs control can reach other than by falling through: jump and call targets.
+    targets: Vec<bool>,
+    /// pcs where the interrupt flag is polled: targets of backward jumps and function entries.
+    polls: Vec<bool>,
+    /// Bit n is set when the program uses rn (r1 to r5 count as used by helper calls).
+    used_registers: u16,
+}
+
+impl Analysis {
+    pub fn new(program: &Program) -> Analysis {
+        let len = program.len();
+        let mut targets = vec![false; len];
+        let mut polls = vec![false; len];
+        let mut used_registers = 1 << Reg::R10.number();
+        for &entry in program.functions() {
+            targets[entry] = true;
+            polls[entry] = true;
+        }
+        for (pc, instruction) in program.instructions() {
+            used_registers |= registers(instruction);
+            if let Some(offset) = instruction.branch_offset() {
+                // `Program` validated every target: it is inside the program.
+                let target = (pc as i64 + 1 + offset) as usize;
+                targets[target] = true;
+                if target <= pc {
+                    polls[target] = true;
+                }
+            }
+        }
+        Analysis {
+            targets,
+            polls,
+            used_registers,
+        }
+    }
+
+    /// Whether control can arrive at `pc` by a jump or call (so it needs a label).
+    pub fn is_target(&self, pc: usize) -> bool {
+        self.targets.get(pc).copied().unwrap_or(false)
+    }
+
+    /// Whether code at `pc` polls the interrupt flag (when interrupts are configured).
+    pub fn polls_interrupt(&self, pc: usize) -> bool {
+        self.polls.get(pc).copied().unwrap_or(false)
+    }
+
+    /// Whether the program uses `reg`.
+    pub fn uses(&self, reg: Reg) -> bool {
+        self.used_registers & (1 << reg.number()) != 0
+    }
+}
+
+/// The registers an instruction names, as a bit set (calls use r0 to r5).
+fn registers(instruction: &Instruction) -> u16 {
+    let bit = |reg: Reg| 1u16 << reg.number();
+    let source = |src: Source| match src {
+        Source::Reg(reg) => bit(reg),
+        Source::Imm(_) => 0,
+    };
+    const CALL_REGISTERS: u16 = 0b11_1111;
+    match *instruction {
+        Instruction::Alu { dst, src, .. } => bit(dst) | source(src),
+        Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } => bit(dst),
+        Instruction::MovSx { dst, src, .. } => bit(dst) | bit(src),
+        Instruction::LoadImm64 { dst, .. } => bit(dst),
+        Instruction::Load { dst, src, .. } => bit(dst) | bit(src),
+        Instruction::Store { dst, src, .. } => bit(dst) | source(src),
+        Instruction::Atomic { dst, src, .. } => bit(dst) | bit(src) | bit(Reg::R0),
+        Instruction::LoadPacket { mode, .. } => {
+            bit(Reg::R0)
+                | match mode {
+                    PacketMode::Abs => 0,
+                    PacketMode::Ind(reg) => bit(reg),
+                }
+        }
+        Instruction::Jump { dst, src, .. } => bit(dst) | source(src),
+        Instruction::Call(_) => CALL_REGISTERS,
+        Instruction::Callx(reg) => CALL_REGISTERS | bit(reg),
+        Instruction::Exit => bit(Reg::R0),
+        Instruction::Ja { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xbpf_isa::Insn;
+
+    fn program(slots: &[(u8, u8, u8, i16, i32)]) -> Program {
+        Program::new(
+            slots
+                .iter()
+                .map(|&(op, dst, src, off, imm)| Insn::new(op, dst, src, off, imm))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn backward_targets_and_functions_are_polled() {
+        // 0: mov r1, 3; 1: call +2; 2: sub r1, 1; 3: jne r1, 0, -2; 4: exit; 5: mov r0, 1; 6: exit
+        let program = program(&[
+            (0xb7, 1, 0, 0, 3),
+            (0x85, 0, 1, 0, 3),
+            (0x17, 1, 0, 0, 1),
+            (0x55, 1, 0, -2, 0),
+            (0x95, 0, 0, 0, 0),
+            (0xb7, 0, 0, 0, 1),
+            (0x95, 0, 0, 0, 0),
+        ]);
+        let analysis = Analysis::new(&program);
+        let polled: Vec<usize> = (0..7).filter(|&pc| analysis.polls_interrupt(pc)).collect();
+        assert_eq!(polled, vec![0, 2, 5]);
+        let targets: Vec<usize> = (0..7).filter(|&pc| analysis.is_target(pc)).collect();
+        assert_eq!(targets, vec![0, 2, 5]);
+        assert!(analysis.uses(Reg::R1));
+        assert!(analysis.uses(Reg::R10));
+        assert!(!analysis.uses(Reg::R6));
+    }
+}
