@@ -131,7 +131,9 @@ impl Codegen<'_> {
         self.exit_with(ExitCode::Recorded);
         self.emit(Inst::Jmp(stubs.epilogue));
 
-        self.emit_check_access_routine();
+        if self.options.bounds_checks {
+            self.emit_check_access_routine();
+        }
     }
 
     /// The out-of-line bounds check: called with the address in rax and the access info in

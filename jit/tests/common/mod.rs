@@ -30,3 +30,175 @@ pub fn hex_bytes(hex: &str) -> Vec<u8> {
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
         .collect()
 }
+
+use std::sync::Arc;
+use xbpf_isa::{
+    AluOp, AtomicOp, CallTarget, Engine, ExecConfig, ExecError, HelperTable, JmpCond, LoadImmKind,
+    MemSize, PacketMode, Reg, RunInput, Source, Width,
+};
+
+pub fn r(number: u8) -> Reg {
+    Reg::new(number).unwrap()
+}
+
+pub fn imm(value: i32) -> Source {
+    Source::Imm(value)
+}
+
+pub fn reg(number: u8) -> Source {
+    Source::Reg(r(number))
+}
+
+pub fn alu(width: Width, op: AluOp, dst: u8, src: Source) -> Instruction {
+    Instruction::Alu {
+        width,
+        op,
+        dst: r(dst),
+        src,
+    }
+}
+
+pub fn alu64(op: AluOp, dst: u8, src: Source) -> Instruction {
+    alu(Width::W64, op, dst, src)
+}
+
+pub fn mov64(dst: u8, src: Source) -> Instruction {
+    alu64(AluOp::Mov, dst, src)
+}
+
+pub fn lddw(dst: u8, value: u64) -> Instruction {
+    Instruction::LoadImm64 {
+        dst: r(dst),
+        kind: LoadImmKind::Imm,
+        imm: value,
+    }
+}
+
+pub fn exit() -> Instruction {
+    Instruction::Exit
+}
+
+pub fn ja(off: i32) -> Instruction {
+    Instruction::Ja { off, long: false }
+}
+
+pub fn jump(width: Width, cond: JmpCond, dst: u8, src: Source, off: i16) -> Instruction {
+    Instruction::Jump {
+        width,
+        cond,
+        dst: r(dst),
+        src,
+        off,
+    }
+}
+
+pub fn call_local(off: i32) -> Instruction {
+    Instruction::Call(CallTarget::Local(off))
+}
+
+pub fn call_helper(id: i32) -> Instruction {
+    Instruction::Call(CallTarget::Helper(id))
+}
+
+pub fn callx(register: u8) -> Instruction {
+    Instruction::Callx(r(register))
+}
+
+pub fn ldx(size: MemSize, dst: u8, src: u8, off: i16) -> Instruction {
+    Instruction::Load {
+        size,
+        sign_extend: false,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn ldxs(size: MemSize, dst: u8, src: u8, off: i16) -> Instruction {
+    Instruction::Load {
+        size,
+        sign_extend: true,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn st(size: MemSize, dst: u8, off: i16, value: i32) -> Instruction {
+    Instruction::Store {
+        size,
+        dst: r(dst),
+        off,
+        src: Source::Imm(value),
+    }
+}
+
+pub fn stx(size: MemSize, dst: u8, off: i16, src: u8) -> Instruction {
+    Instruction::Store {
+        size,
+        dst: r(dst),
+        off,
+        src: reg(src),
+    }
+}
+
+pub fn atomic(width: Width, op: AtomicOp, fetch: bool, dst: u8, src: u8, off: i16) -> Instruction {
+    Instruction::Atomic {
+        width,
+        op,
+        fetch,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn ld_abs(size: MemSize, offset: i32) -> Instruction {
+    Instruction::LoadPacket {
+        size,
+        mode: PacketMode::Abs,
+        imm: offset,
+    }
+}
+
+pub fn ld_ind(size: MemSize, register: u8, offset: i32) -> Instruction {
+    Instruction::LoadPacket {
+        size,
+        mode: PacketMode::Ind(r(register)),
+        imm: offset,
+    }
+}
+
+/// A configuration with these helpers and fuel.
+pub fn config(helpers: HelperTable, fuel: Option<u64>) -> ExecConfig {
+    ExecConfig {
+        fuel,
+        helpers: Arc::new(helpers),
+        ..ExecConfig::default()
+    }
+}
+
+/// Compiles with the JIT and runs once.
+pub fn run_with(
+    instructions: &[Instruction],
+    config: &ExecConfig,
+    input: &RunInput<'_>,
+) -> Result<u64, ExecError> {
+    let program = program(instructions);
+    let mut executable = xbpf_jit::Jit::new()
+        .prepare(&program, config)
+        .expect("the JIT compiles every valid program");
+    executable.run(input)
+}
+
+/// Runs with the default configuration, r1..r5 = `args` and no memory.
+pub fn run_args(instructions: &[Instruction], args: [u64; 5]) -> Result<u64, ExecError> {
+    let mut input = RunInput::empty();
+    input.args = args;
+    run_with(instructions, &ExecConfig::default(), &input)
+}
+
+/// Runs with the default configuration and no input.
+pub fn run(instructions: &[Instruction]) -> Result<u64, ExecError> {
+    run_args(instructions, [0; 5])
+}
