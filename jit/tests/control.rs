@@ -431,8 +431,10 @@ fn the_listing_interleaves_ebpf_and_native_code() {
 /// require: an over-aligned local is misplaced otherwise.
 fn stack_is_aligned() -> bool {
     #[repr(align(16))]
-    struct Aligned(u8);
-    let local = std::hint::black_box(Aligned(0));
+    struct Aligned {
+        _byte: u8,
+    }
+    let local = std::hint::black_box(Aligned { _byte: 0 });
     std::hint::black_box(&local as *const Aligned as usize).is_multiple_of(16)
 }
 
