@@ -8,6 +8,8 @@ pub mod exec;
 pub mod insn;
 pub mod instruction;
 pub mod program;
+#[cfg(feature = "random")]
+pub mod random;
 
 pub use exec::{
     Access, Engine, ExecConfig, ExecError, Executable, HelperContext, HelperError, HelperTable,

@@ -202,3 +202,55 @@ pub fn run_args(instructions: &[Instruction], args: [u64; 5]) -> Result<u64, Exe
 pub fn run(instructions: &[Instruction]) -> Result<u64, ExecError> {
     run_args(instructions, [0; 5])
 }
+
+/// A byte buffer with 8-byte alignment (atomics in generated programs stay within a word).
+pub struct AlignedMemory {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedMemory {
+    pub fn new(bytes: &[u8]) -> AlignedMemory {
+        let mut memory = AlignedMemory {
+            words: vec![0; bytes.len().div_ceil(8)],
+            len: bytes.len(),
+        };
+        memory.bytes_mut().copy_from_slice(bytes);
+        memory
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the words own at least `len` initialised bytes, and u8 has no alignment
+        // requirement; the returned slice borrows `self` mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift) for seeded generator runs.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// An error with its host address removed (addresses differ between runs on different
+/// buffers); everything else is kept.
+pub fn without_addresses(error: &ExecError) -> ExecError {
+    match error {
+        ExecError::OutOfBounds {
+            pc, access, size, ..
+        } => ExecError::OutOfBounds {
+            pc: *pc,
+            access: *access,
+            addr: 0,
+            size: *size,
+        },
+        other => other.clone(),
+    }
+}
