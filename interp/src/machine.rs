@@ -1,0 +1,411 @@
+//! The dispatch loop: runs pre-decoded ops until the entry function exits.
+//!
+//! One `match` per instruction on the op's flat [`Kind`]; the registers live in a local array;
+//! calls keep their frames in a fixed-size local array, so a run allocates nothing.
+
+use xbpf_isa::exec::{Interrupt, MAX_CALL_FRAMES, STACK_FRAME_SIZE};
+use xbpf_isa::{
+    AluOp, AtomicOp, ByteOrder, ExecError, HelperTable, JmpCond, MemoryMap, RunInput, Width,
+};
+
+use crate::code::{Kind, Op, POLL_INTERRUPT};
+use crate::memory::Memory;
+use crate::semantics::{alu32, alu64, byte_order, condition, movsx, neg};
+
+/// What a run needs besides the code and the registers.
+pub(crate) struct Run<'a> {
+    pub memory: Memory<'a>,
+    pub input: &'a RunInput<'a>,
+    pub helpers: &'a HelperTable,
+    /// The memory map helpers see (the stack plus the run's regions), kept between runs and
+    /// rebuilt only when the run's regions change.
+    pub helper_memory: &'a mut MemoryMap,
+    pub interrupt: Option<&'a Interrupt>,
+}
+
+/// What a local call saves: where to return and the callee-saved registers r6 to r9.
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    return_pc: usize,
+    saved: [u64; 4],
+}
+
+/// Runs `code` from pc 0. With `METERED`, each op's `fuel` is charged from `fuel` when
+/// execution reaches it; without, fuel fields are ignored (and zero).
+///
+/// `code` comes from [`crate::code::translate`] on a validated program, so every pc reached is
+/// inside it: jump and call targets were checked, and the last instruction is `exit` or `ja`.
+pub(crate) fn execute<const METERED: bool>(
+    code: &[Op],
+    run: &mut Run<'_>,
+    mut fuel: u64,
+) -> Result<u64, ExecError> {
+    // r0..r10, padded to 16 so that a 4-bit register number indexes it without a bounds check.
+    let mut r = [0u64; 16];
+    r[1..6].copy_from_slice(&run.input.args);
+    r[10] = run.memory.stack_top();
+    // Frames of the callers of the current function; the entry function has none.
+    let mut frames = [Frame::default(); MAX_CALL_FRAMES - 1];
+    let mut depth = 0;
+    let mut pc = 0;
+
+    loop {
+        let op = code[pc];
+        if METERED && op.fuel != 0 {
+            let block = u64::from(op.fuel);
+            if fuel < block {
+                return Err(ExecError::OutOfFuel { pc });
+            }
+            fuel -= block;
+        }
+        let d = usize::from(op.dst & 15);
+        let s = usize::from(op.src & 15);
+        let imm = op.imm64();
+
+        /// Jumps to the op's target when `$taken`, polling the interrupt flag on backward jumps.
+        macro_rules! jump_if {
+            ($taken:expr) => {
+                if $taken {
+                    let target = op.target();
+                    if op.aux & POLL_INTERRUPT != 0 {
+                        poll(run.interrupt, target)?;
+                    }
+                    pc = target;
+                    continue;
+                }
+            };
+        }
+
+        match op.kind {
+            // RFC 9669 §4.1 Arithmetic instructions (semantics in `semantics::alu64/alu32`).
+            Kind::Add64Imm => r[d] = alu64(AluOp::Add, r[d], imm),
+            Kind::Add64Reg => r[d] = alu64(AluOp::Add, r[d], r[s]),
+            Kind::Add32Imm => r[d] = alu32(AluOp::Add, r[d], imm),
+            Kind::Add32Reg => r[d] = alu32(AluOp::Add, r[d], r[s]),
+            Kind::Sub64Imm => r[d] = alu64(AluOp::Sub, r[d], imm),
+            Kind::Sub64Reg => r[d] = alu64(AluOp::Sub, r[d], r[s]),
+            Kind::Sub32Imm => r[d] = alu32(AluOp::Sub, r[d], imm),
+            Kind::Sub32Reg => r[d] = alu32(AluOp::Sub, r[d], r[s]),
+            Kind::Mul64Imm => r[d] = alu64(AluOp::Mul, r[d], imm),
+            Kind::Mul64Reg => r[d] = alu64(AluOp::Mul, r[d], r[s]),
+            Kind::Mul32Imm => r[d] = alu32(AluOp::Mul, r[d], imm),
+            Kind::Mul32Reg => r[d] = alu32(AluOp::Mul, r[d], r[s]),
+            Kind::Div64Imm => r[d] = alu64(AluOp::Div, r[d], imm),
+            Kind::Div64Reg => r[d] = alu64(AluOp::Div, r[d], r[s]),
+            Kind::Div32Imm => r[d] = alu32(AluOp::Div, r[d], imm),
+            Kind::Div32Reg => r[d] = alu32(AluOp::Div, r[d], r[s]),
+            Kind::SDiv64Imm => r[d] = alu64(AluOp::SDiv, r[d], imm),
+            Kind::SDiv64Reg => r[d] = alu64(AluOp::SDiv, r[d], r[s]),
+            Kind::SDiv32Imm => r[d] = alu32(AluOp::SDiv, r[d], imm),
+            Kind::SDiv32Reg => r[d] = alu32(AluOp::SDiv, r[d], r[s]),
+            Kind::Or64Imm => r[d] = alu64(AluOp::Or, r[d], imm),
+            Kind::Or64Reg => r[d] = alu64(AluOp::Or, r[d], r[s]),
+            Kind::Or32Imm => r[d] = alu32(AluOp::Or, r[d], imm),
+            Kind::Or32Reg => r[d] = alu32(AluOp::Or, r[d], r[s]),
+            Kind::And64Imm => r[d] = alu64(AluOp::And, r[d], imm),
+            Kind::And64Reg => r[d] = alu64(AluOp::And, r[d], r[s]),
+            Kind::And32Imm => r[d] = alu32(AluOp::And, r[d], imm),
+            Kind::And32Reg => r[d] = alu32(AluOp::And, r[d], r[s]),
+            Kind::Lsh64Imm => r[d] = alu64(AluOp::Lsh, r[d], imm),
+            Kind::Lsh64Reg => r[d] = alu64(AluOp::Lsh, r[d], r[s]),
+            Kind::Lsh32Imm => r[d] = alu32(AluOp::Lsh, r[d], imm),
+            Kind::Lsh32Reg => r[d] = alu32(AluOp::Lsh, r[d], r[s]),
+            Kind::Rsh64Imm => r[d] = alu64(AluOp::Rsh, r[d], imm),
+            Kind::Rsh64Reg => r[d] = alu64(AluOp::Rsh, r[d], r[s]),
+            Kind::Rsh32Imm => r[d] = alu32(AluOp::Rsh, r[d], imm),
+            Kind::Rsh32Reg => r[d] = alu32(AluOp::Rsh, r[d], r[s]),
+            Kind::Mod64Imm => r[d] = alu64(AluOp::Mod, r[d], imm),
+            Kind::Mod64Reg => r[d] = alu64(AluOp::Mod, r[d], r[s]),
+            Kind::Mod32Imm => r[d] = alu32(AluOp::Mod, r[d], imm),
+            Kind::Mod32Reg => r[d] = alu32(AluOp::Mod, r[d], r[s]),
+            Kind::SMod64Imm => r[d] = alu64(AluOp::SMod, r[d], imm),
+            Kind::SMod64Reg => r[d] = alu64(AluOp::SMod, r[d], r[s]),
+            Kind::SMod32Imm => r[d] = alu32(AluOp::SMod, r[d], imm),
+            Kind::SMod32Reg => r[d] = alu32(AluOp::SMod, r[d], r[s]),
+            Kind::Xor64Imm => r[d] = alu64(AluOp::Xor, r[d], imm),
+            Kind::Xor64Reg => r[d] = alu64(AluOp::Xor, r[d], r[s]),
+            Kind::Xor32Imm => r[d] = alu32(AluOp::Xor, r[d], imm),
+            Kind::Xor32Reg => r[d] = alu32(AluOp::Xor, r[d], r[s]),
+            Kind::Mov64Imm => r[d] = alu64(AluOp::Mov, r[d], imm),
+            Kind::Mov64Reg => r[d] = alu64(AluOp::Mov, r[d], r[s]),
+            Kind::Mov32Imm => r[d] = alu32(AluOp::Mov, r[d], imm),
+            Kind::Mov32Reg => r[d] = alu32(AluOp::Mov, r[d], r[s]),
+            Kind::Arsh64Imm => r[d] = alu64(AluOp::Arsh, r[d], imm),
+            Kind::Arsh64Reg => r[d] = alu64(AluOp::Arsh, r[d], r[s]),
+            Kind::Arsh32Imm => r[d] = alu32(AluOp::Arsh, r[d], imm),
+            Kind::Arsh32Reg => r[d] = alu32(AluOp::Arsh, r[d], r[s]),
+            Kind::Neg64 => r[d] = neg(Width::W64, r[d]),
+            Kind::Neg32 => r[d] = neg(Width::W32, r[d]),
+            Kind::MovSx64From8 => r[d] = movsx(Width::W64, 8, r[s]),
+            Kind::MovSx64From16 => r[d] = movsx(Width::W64, 16, r[s]),
+            Kind::MovSx64From32 => r[d] = movsx(Width::W64, 32, r[s]),
+            Kind::MovSx32From8 => r[d] = movsx(Width::W32, 8, r[s]),
+            Kind::MovSx32From16 => r[d] = movsx(Width::W32, 16, r[s]),
+
+            // RFC 9669 §4.2 Byte swap instructions.
+            Kind::Le16 => r[d] = byte_order(ByteOrder::ToLe, 16, r[d]),
+            Kind::Le32 => r[d] = byte_order(ByteOrder::ToLe, 32, r[d]),
+            Kind::Le64 => r[d] = byte_order(ByteOrder::ToLe, 64, r[d]),
+            Kind::Be16 => r[d] = byte_order(ByteOrder::ToBe, 16, r[d]),
+            Kind::Be32 => r[d] = byte_order(ByteOrder::ToBe, 32, r[d]),
+            Kind::Be64 => r[d] = byte_order(ByteOrder::ToBe, 64, r[d]),
+            Kind::Swap16 => r[d] = byte_order(ByteOrder::Swap, 16, r[d]),
+            Kind::Swap32 => r[d] = byte_order(ByteOrder::Swap, 32, r[d]),
+            Kind::Swap64 => r[d] = byte_order(ByteOrder::Swap, 64, r[d]),
+
+            // RFC 9669 §5.4 64-bit immediate instructions: two slots.
+            Kind::Lddw => {
+                r[d] = op.lddw_constant();
+                pc += 1;
+            }
+            Kind::LddwSecondSlot => {}
+
+            // RFC 9669 §5.1 Regular load and store operations: loads zero-extend.
+            Kind::LdxB => r[d] = u64::from(run.memory.load::<u8>(pc, address(&r, s, op))?),
+            Kind::LdxH => r[d] = u64::from(run.memory.load::<u16>(pc, address(&r, s, op))?),
+            Kind::LdxW => r[d] = u64::from(run.memory.load::<u32>(pc, address(&r, s, op))?),
+            Kind::LdxDW => r[d] = run.memory.load::<u64>(pc, address(&r, s, op))?,
+            // RFC 9669 §5.2 Sign-extension load operations: sign-extend to 64 bits.
+            Kind::LdxSB => {
+                r[d] = run.memory.load::<u8>(pc, address(&r, s, op))? as i8 as i64 as u64;
+            }
+            Kind::LdxSH => {
+                r[d] = run.memory.load::<u16>(pc, address(&r, s, op))? as i16 as i64 as u64;
+            }
+            Kind::LdxSW => {
+                r[d] = run.memory.load::<u32>(pc, address(&r, s, op))? as i32 as i64 as u64;
+            }
+            // Stores write the low bytes of the immediate (sign-extended for `stdw`) or register.
+            Kind::StB => run.memory.store(pc, address(&r, d, op), imm as u8)?,
+            Kind::StH => run.memory.store(pc, address(&r, d, op), imm as u16)?,
+            Kind::StW => run.memory.store(pc, address(&r, d, op), imm as u32)?,
+            Kind::StDW => run.memory.store(pc, address(&r, d, op), imm)?,
+            Kind::StxB => run.memory.store(pc, address(&r, d, op), r[s] as u8)?,
+            Kind::StxH => run.memory.store(pc, address(&r, d, op), r[s] as u16)?,
+            Kind::StxW => run.memory.store(pc, address(&r, d, op), r[s] as u32)?,
+            Kind::StxDW => run.memory.store(pc, address(&r, d, op), r[s])?,
+
+            // RFC 9669 §5.3 Atomic operations.
+            Kind::AtomicAdd32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Add, false)?,
+            Kind::AtomicOr32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Or, false)?,
+            Kind::AtomicAnd32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::And, false)?,
+            Kind::AtomicXor32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Xor, false)?,
+            Kind::AtomicFetchAdd32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Add, true)?,
+            Kind::AtomicFetchOr32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Or, true)?,
+            Kind::AtomicFetchAnd32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::And, true)?,
+            Kind::AtomicFetchXor32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Xor, true)?,
+            Kind::AtomicXchg32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Xchg, true)?,
+            Kind::AtomicCmpXchg32 => {
+                atomic(&mut r, run, pc, op, Width::W32, AtomicOp::CmpXchg, true)?
+            }
+            Kind::AtomicAdd64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Add, false)?,
+            Kind::AtomicOr64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Or, false)?,
+            Kind::AtomicAnd64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::And, false)?,
+            Kind::AtomicXor64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Xor, false)?,
+            Kind::AtomicFetchAdd64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Add, true)?,
+            Kind::AtomicFetchOr64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Or, true)?,
+            Kind::AtomicFetchAnd64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::And, true)?,
+            Kind::AtomicFetchXor64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Xor, true)?,
+            Kind::AtomicXchg64 => atomic(&mut r, run, pc, op, Width::W64, AtomicOp::Xchg, true)?,
+            Kind::AtomicCmpXchg64 => {
+                atomic(&mut r, run, pc, op, Width::W64, AtomicOp::CmpXchg, true)?
+            }
+
+            // RFC 9669 §5.5 Legacy BPF packet access instructions (Linux semantics).
+            Kind::PacketAbs => match packet_load(run, pc, op.aux, 0, imm)? {
+                Some(value) => r[0] = value,
+                None => return Ok(0),
+            },
+            Kind::PacketInd => match packet_load(run, pc, op.aux, r[s], imm)? {
+                Some(value) => r[0] = value,
+                None => return Ok(0),
+            },
+
+            // RFC 9669 §4.3 Jump instructions: 64-bit (JMP) and low-32-bit (JMP32) comparisons,
+            // the immediate sign-extended (semantics in `semantics::condition`).
+            Kind::Ja => jump_if!(true),
+            Kind::Jeq64Imm => jump_if!(condition(JmpCond::Eq, Width::W64, r[d], imm)),
+            Kind::Jeq64Reg => jump_if!(condition(JmpCond::Eq, Width::W64, r[d], r[s])),
+            Kind::Jeq32Imm => jump_if!(condition(JmpCond::Eq, Width::W32, r[d], imm)),
+            Kind::Jeq32Reg => jump_if!(condition(JmpCond::Eq, Width::W32, r[d], r[s])),
+            Kind::Jne64Imm => jump_if!(condition(JmpCond::Ne, Width::W64, r[d], imm)),
+            Kind::Jne64Reg => jump_if!(condition(JmpCond::Ne, Width::W64, r[d], r[s])),
+            Kind::Jne32Imm => jump_if!(condition(JmpCond::Ne, Width::W32, r[d], imm)),
+            Kind::Jne32Reg => jump_if!(condition(JmpCond::Ne, Width::W32, r[d], r[s])),
+            Kind::Jset64Imm => jump_if!(condition(JmpCond::Set, Width::W64, r[d], imm)),
+            Kind::Jset64Reg => jump_if!(condition(JmpCond::Set, Width::W64, r[d], r[s])),
+            Kind::Jset32Imm => jump_if!(condition(JmpCond::Set, Width::W32, r[d], imm)),
+            Kind::Jset32Reg => jump_if!(condition(JmpCond::Set, Width::W32, r[d], r[s])),
+            Kind::Jgt64Imm => jump_if!(condition(JmpCond::Gt, Width::W64, r[d], imm)),
+            Kind::Jgt64Reg => jump_if!(condition(JmpCond::Gt, Width::W64, r[d], r[s])),
+            Kind::Jgt32Imm => jump_if!(condition(JmpCond::Gt, Width::W32, r[d], imm)),
+            Kind::Jgt32Reg => jump_if!(condition(JmpCond::Gt, Width::W32, r[d], r[s])),
+            Kind::Jge64Imm => jump_if!(condition(JmpCond::Ge, Width::W64, r[d], imm)),
+            Kind::Jge64Reg => jump_if!(condition(JmpCond::Ge, Width::W64, r[d], r[s])),
+            Kind::Jge32Imm => jump_if!(condition(JmpCond::Ge, Width::W32, r[d], imm)),
+            Kind::Jge32Reg => jump_if!(condition(JmpCond::Ge, Width::W32, r[d], r[s])),
+            Kind::Jlt64Imm => jump_if!(condition(JmpCond::Lt, Width::W64, r[d], imm)),
+            Kind::Jlt64Reg => jump_if!(condition(JmpCond::Lt, Width::W64, r[d], r[s])),
+            Kind::Jlt32Imm => jump_if!(condition(JmpCond::Lt, Width::W32, r[d], imm)),
+            Kind::Jlt32Reg => jump_if!(condition(JmpCond::Lt, Width::W32, r[d], r[s])),
+            Kind::Jle64Imm => jump_if!(condition(JmpCond::Le, Width::W64, r[d], imm)),
+            Kind::Jle64Reg => jump_if!(condition(JmpCond::Le, Width::W64, r[d], r[s])),
+            Kind::Jle32Imm => jump_if!(condition(JmpCond::Le, Width::W32, r[d], imm)),
+            Kind::Jle32Reg => jump_if!(condition(JmpCond::Le, Width::W32, r[d], r[s])),
+            Kind::Jsgt64Imm => jump_if!(condition(JmpCond::Sgt, Width::W64, r[d], imm)),
+            Kind::Jsgt64Reg => jump_if!(condition(JmpCond::Sgt, Width::W64, r[d], r[s])),
+            Kind::Jsgt32Imm => jump_if!(condition(JmpCond::Sgt, Width::W32, r[d], imm)),
+            Kind::Jsgt32Reg => jump_if!(condition(JmpCond::Sgt, Width::W32, r[d], r[s])),
+            Kind::Jsge64Imm => jump_if!(condition(JmpCond::Sge, Width::W64, r[d], imm)),
+            Kind::Jsge64Reg => jump_if!(condition(JmpCond::Sge, Width::W64, r[d], r[s])),
+            Kind::Jsge32Imm => jump_if!(condition(JmpCond::Sge, Width::W32, r[d], imm)),
+            Kind::Jsge32Reg => jump_if!(condition(JmpCond::Sge, Width::W32, r[d], r[s])),
+            Kind::Jslt64Imm => jump_if!(condition(JmpCond::Slt, Width::W64, r[d], imm)),
+            Kind::Jslt64Reg => jump_if!(condition(JmpCond::Slt, Width::W64, r[d], r[s])),
+            Kind::Jslt32Imm => jump_if!(condition(JmpCond::Slt, Width::W32, r[d], imm)),
+            Kind::Jslt32Reg => jump_if!(condition(JmpCond::Slt, Width::W32, r[d], r[s])),
+            Kind::Jsle64Imm => jump_if!(condition(JmpCond::Sle, Width::W64, r[d], imm)),
+            Kind::Jsle64Reg => jump_if!(condition(JmpCond::Sle, Width::W64, r[d], r[s])),
+            Kind::Jsle32Imm => jump_if!(condition(JmpCond::Sle, Width::W32, r[d], imm)),
+            Kind::Jsle32Reg => jump_if!(condition(JmpCond::Sle, Width::W32, r[d], r[s])),
+
+            // RFC 9669 §4.3.1 Helper functions: r1-r5 in, r0 out. This project keeps r1-r5
+            // intact (Linux clobbers them; its verifier forbids reading them afterwards).
+            Kind::CallHelper => {
+                poll(run.interrupt, pc)?;
+                r[0] = call_helper(run, u64::from(op.imm as u32), &r, pc)?;
+            }
+            // `callx`: the register holds a helper id, resolved now.
+            Kind::Callx => {
+                poll(run.interrupt, pc)?;
+                r[0] = call_helper(run, r[d], &r, pc)?;
+            }
+            // RFC 9669 §4.3.2 Program-local functions. Linux is the tie-breaker for what a
+            // call preserves and how deep calls go: r6-r9 are saved, the callee gets its own
+            // 512-byte stack frame below the caller's, and at most 8 frames are active.
+            Kind::CallLocal => {
+                let Some(frame) = frames.get_mut(depth) else {
+                    return Err(ExecError::CallDepthExceeded { pc });
+                };
+                *frame = Frame {
+                    return_pc: pc + 1,
+                    saved: [r[6], r[7], r[8], r[9]],
+                };
+                depth += 1;
+                r[10] = r[10].wrapping_sub(STACK_FRAME_SIZE as u64);
+                let target = op.target();
+                poll(run.interrupt, target)?;
+                pc = target;
+                continue;
+            }
+            // RFC 9669 §4.3 EXIT: return to the caller, or end the run with r0.
+            Kind::Exit => match depth.checked_sub(1).and_then(|caller| frames.get(caller)) {
+                None => return Ok(r[0]),
+                Some(frame) => {
+                    [r[6], r[7], r[8], r[9]] = frame.saved;
+                    r[10] = r[10].wrapping_add(STACK_FRAME_SIZE as u64);
+                    pc = frame.return_pc;
+                    depth -= 1;
+                    continue;
+                }
+            },
+        }
+        pc += 1;
+    }
+}
+
+/// The effective address of a load, store or atomic: base register plus the signed offset,
+/// wrapping around 2^64 like any register arithmetic (the bounds check then rejects it).
+#[inline(always)]
+fn address(r: &[u64; 16], base: usize, op: Op) -> u64 {
+    r[base & 15].wrapping_add(op.mem_offset())
+}
+
+/// Stops the run if the host raised the interrupt flag.
+#[inline(always)]
+fn poll(interrupt: Option<&Interrupt>, pc: usize) -> Result<(), ExecError> {
+    match interrupt {
+        Some(flag) if flag.is_triggered() => Err(ExecError::Interrupted { pc }),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9669 §5.3 Atomic operations: `*(width *)(dst + off) OP= src`, atomically. With FETCH
+/// (always set for XCHG) the old value goes to `src`; CMPXCHG compares with r0, stores `src` on a
+/// match and always loads the old value into r0. 32-bit forms act on 4 bytes and zero-extend
+/// the value they load.
+#[inline(never)]
+fn atomic(
+    r: &mut [u64; 16],
+    run: &Run<'_>,
+    pc: usize,
+    op: Op,
+    width: Width,
+    rmw: AtomicOp,
+    fetch: bool,
+) -> Result<(), ExecError> {
+    let d = usize::from(op.dst & 15);
+    let s = usize::from(op.src & 15);
+    let addr = address(r, d, op);
+    let old = match width {
+        Width::W32 => u64::from(
+            run.memory
+                .atomic32(pc, addr, rmw, r[s] as u32, r[0] as u32)?,
+        ),
+        Width::W64 => run.memory.atomic64(pc, addr, rmw, r[s], r[0])?,
+    };
+    match rmw {
+        AtomicOp::CmpXchg => r[0] = old,
+        _ if fetch => r[s] = old,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Calls helper `id` with r1-r5 and returns its r0. Helpers see the stack and the run's regions.
+#[inline(never)]
+fn call_helper(run: &mut Run<'_>, id: u64, r: &[u64; 16], pc: usize) -> Result<u64, ExecError> {
+    let stack = run.memory.stack_region();
+    let regions = run.helper_memory.regions();
+    if regions.first() != Some(&stack) || regions.get(1..) != Some(run.input.regions()) {
+        let mut regions = Vec::with_capacity(1 + run.input.regions().len());
+        regions.push(stack);
+        regions.extend_from_slice(run.input.regions());
+        *run.helper_memory = MemoryMap::new(regions);
+    }
+    let args = [r[1], r[2], r[3], r[4], r[5]];
+    run.helpers.call(id, run.helper_memory, args, pc)
+}
+
+/// RFC 9669 §5.5 Legacy BPF packet access, with Linux semantics (the RFC only deprecates these):
+/// the offset is `int offset = src + imm` (the low 32 bits of the 64-bit sum, signed); `size`
+/// (1, 2 or 4) bytes at that offset of the packet are read in network byte order and
+/// zero-extended. `None` when there is no packet, the offset is negative or the bytes are not
+/// all inside the packet: the program then ends at once with r0 = 0, from however many frames
+/// deep. r1-r5 are left unchanged.
+#[inline(never)]
+fn packet_load(
+    run: &Run<'_>,
+    pc: usize,
+    size: u8,
+    base: u64,
+    imm: u64,
+) -> Result<Option<u64>, ExecError> {
+    let offset = base.wrapping_add(imm) as u32 as i32;
+    let size = u64::from(size);
+    let Some(packet) = run.input.packet() else {
+        return Ok(None);
+    };
+    if offset < 0 || size > packet.len || offset as u64 > packet.len - size {
+        return Ok(None);
+    }
+    let addr = packet.start.wrapping_add(offset as u64);
+    // The packet bytes are also checked like any load, so a packet the host declared outside
+    // the run's regions cannot make the interpreter read arbitrary memory.
+    let memory = &run.memory;
+    Ok(Some(match size {
+        1 => u64::from(memory.load::<u8>(pc, addr)?),
+        2 => u64::from(u16::from_be(memory.load::<u16>(pc, addr)?)),
+        _ => u64::from(u32::from_be(memory.load::<u32>(pc, addr)?)),
+    }))
+}

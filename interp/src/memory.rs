@@ -1,0 +1,231 @@
+//! Checked access to program memory: the interpreter's stack and the regions of the run.
+//!
+//! Programs use host addresses (RFC 9669 leaves the address space to the platform; like Linux,
+//! r10 and r1 hold real pointers). Every access is checked before it touches memory: it must lie
+//! entirely inside the stack or inside one region of the run, and a write (or an atomic) needs a
+//! writable region. The checks are overflow-safe for any address and size. Unaligned accesses
+//! are allowed. Only the final read or write of host memory is `unsafe`.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use xbpf_isa::exec::STACK_SIZE;
+use xbpf_isa::{Access, AtomicOp, ExecError, Region};
+
+use crate::semantics;
+
+/// The integer types a load or store moves. Every bit pattern is a valid value of each, which
+/// is what makes reading arbitrary program memory as one of them sound.
+pub(crate) trait Word: Copy {
+    const SIZE: u64;
+}
+
+impl Word for u8 {
+    const SIZE: u64 = 1;
+}
+impl Word for u16 {
+    const SIZE: u64 = 2;
+}
+impl Word for u32 {
+    const SIZE: u64 = 4;
+}
+impl Word for u64 {
+    const SIZE: u64 = 8;
+}
+
+/// The memory one run may access.
+pub(crate) struct Memory<'a> {
+    /// First byte of the stack, with the provenance of the executable's stack buffer.
+    stack: *mut u8,
+    /// Host address of the first byte of the stack.
+    stack_start: u64,
+    /// The regions of the run, the input memory first (by `RunInput` convention).
+    regions: &'a [Region],
+}
+
+impl<'a> Memory<'a> {
+    /// `stack` must point to `STACK_SIZE` bytes that stay valid and unaliased for `'a`.
+    pub fn new(stack: *mut u8, regions: &'a [Region]) -> Memory<'a> {
+        Memory {
+            stack,
+            // Exposed so that helpers, which see the stack as a `Region` of addresses, may
+            // turn those addresses back into pointers.
+            stack_start: stack.expose_provenance() as u64,
+            regions,
+        }
+    }
+
+    /// The stack as a region.
+    pub fn stack_region(&self) -> Region {
+        Region {
+            start: self.stack_start,
+            len: STACK_SIZE as u64,
+            writable: true,
+        }
+    }
+
+    /// The address r10 holds in the entry frame: one past the top of the stack.
+    pub fn stack_top(&self) -> u64 {
+        self.stack_start + STACK_SIZE as u64
+    }
+
+    /// A pointer to `size` (1 to 8) accessible bytes at `addr`, or the out-of-bounds error.
+    /// The stack is checked first (most accesses), then the input memory, then the rest.
+    #[inline(always)]
+    fn locate(
+        &self,
+        pc: usize,
+        addr: u64,
+        size: u64,
+        access: Access,
+    ) -> Result<*mut u8, ExecError> {
+        // Wrapping subtraction turns "below the stack" into a huge offset, so one comparison
+        // checks both ends; `size <= 8 < STACK_SIZE` keeps the right side from underflowing.
+        let offset = addr.wrapping_sub(self.stack_start);
+        if offset <= STACK_SIZE as u64 - size {
+            return Ok(self.stack.wrapping_add(offset as usize));
+        }
+        if let Some(input) = self.regions.first()
+            && input.allows(addr, size, access)
+        {
+            return Ok(region_pointer(addr));
+        }
+        self.locate_in_other_regions(pc, addr, size, access)
+    }
+
+    #[inline(never)]
+    fn locate_in_other_regions(
+        &self,
+        pc: usize,
+        addr: u64,
+        size: u64,
+        access: Access,
+    ) -> Result<*mut u8, ExecError> {
+        let others = self.regions.get(1..).unwrap_or_default();
+        if others
+            .iter()
+            .any(|region| region.allows(addr, size, access))
+        {
+            Ok(region_pointer(addr))
+        } else {
+            Err(ExecError::OutOfBounds {
+                pc,
+                access,
+                addr,
+                size,
+            })
+        }
+    }
+
+    /// RFC 9669 §5.1 Regular load and store operations: reads a `T` at `addr`.
+    #[inline(always)]
+    pub fn load<T: Word>(&self, pc: usize, addr: u64) -> Result<T, ExecError> {
+        let ptr = self.locate(pc, addr, T::SIZE, Access::Read)?;
+        // SAFETY: `locate` returned a pointer to `T::SIZE` readable bytes, inside the stack this
+        // run owns or inside a region whose validity the host guaranteed for the run (a borrow
+        // tied to the `RunInput`, or the contract of `add_raw_region`). `read_unaligned` needs
+        // no alignment and every bit pattern is a valid `T` (see `Word`).
+        Ok(unsafe { ptr.cast::<T>().read_unaligned() })
+    }
+
+    /// RFC 9669 §5.1 Regular load and store operations: writes a `T` at `addr`.
+    #[inline(always)]
+    pub fn store<T: Word>(&self, pc: usize, addr: u64, value: T) -> Result<(), ExecError> {
+        let ptr = self.locate(pc, addr, T::SIZE, Access::Write)?;
+        // SAFETY: as in `load`, and `locate` checked that the bytes are writable: the stack, or
+        // a region the host declared writable for this run.
+        unsafe { ptr.cast::<T>().write_unaligned(value) };
+        Ok(())
+    }
+
+    /// RFC 9669 §5.3 Atomic operations on 4 bytes at `addr`; returns the old value. `src` and
+    /// `expected` (r0, for CMPXCHG) are already reduced to their low 32 bits.
+    ///
+    /// Atomics are checked as writes: they modify memory even when CMPXCHG ends up storing
+    /// nothing.
+    pub fn atomic32(
+        &self,
+        pc: usize,
+        addr: u64,
+        op: AtomicOp,
+        src: u32,
+        expected: u32,
+    ) -> Result<u32, ExecError> {
+        let ptr = self.locate(pc, addr, 4, Access::Write)?;
+        if ptr.cast::<AtomicU32>().is_aligned() {
+            // SAFETY: `ptr` points to 4 writable bytes valid for the whole run (see `store`) and
+            // is aligned for `AtomicU32`; the program thread accesses them only through this
+            // atomic while the reference lives, and other threads must use atomics too.
+            let atomic = unsafe { AtomicU32::from_ptr(ptr.cast()) };
+            Ok(match op {
+                AtomicOp::Add => atomic.fetch_add(src, Ordering::SeqCst),
+                AtomicOp::Or => atomic.fetch_or(src, Ordering::SeqCst),
+                AtomicOp::And => atomic.fetch_and(src, Ordering::SeqCst),
+                AtomicOp::Xor => atomic.fetch_xor(src, Ordering::SeqCst),
+                AtomicOp::Xchg => atomic.swap(src, Ordering::SeqCst),
+                AtomicOp::CmpXchg => {
+                    match atomic.compare_exchange(expected, src, Ordering::SeqCst, Ordering::SeqCst)
+                    {
+                        Ok(old) | Err(old) => old,
+                    }
+                }
+            })
+        } else {
+            // Misaligned: no portable atomic exists (Linux's verifier rejects such programs).
+            // A plain read-modify-write gives the program itself exactly the RFC's result, since
+            // one run is single-threaded; only another thread racing on the same misaligned
+            // bytes could see a torn update.
+            // SAFETY: as in `load` and `store`; unaligned reads and writes need no alignment.
+            let old = unsafe { ptr.cast::<u32>().read_unaligned() };
+            let new =
+                semantics::atomic_update(op, u64::from(old), u64::from(src), u64::from(expected))
+                    as u32;
+            // SAFETY: see above.
+            unsafe { ptr.cast::<u32>().write_unaligned(new) };
+            Ok(old)
+        }
+    }
+
+    /// RFC 9669 §5.3 Atomic operations on 8 bytes at `addr`; returns the old value.
+    /// Same rules as [`Memory::atomic32`].
+    pub fn atomic64(
+        &self,
+        pc: usize,
+        addr: u64,
+        op: AtomicOp,
+        src: u64,
+        expected: u64,
+    ) -> Result<u64, ExecError> {
+        let ptr = self.locate(pc, addr, 8, Access::Write)?;
+        if ptr.cast::<AtomicU64>().is_aligned() {
+            // SAFETY: as in `atomic32`, for 8 bytes aligned for `AtomicU64`.
+            let atomic = unsafe { AtomicU64::from_ptr(ptr.cast()) };
+            Ok(match op {
+                AtomicOp::Add => atomic.fetch_add(src, Ordering::SeqCst),
+                AtomicOp::Or => atomic.fetch_or(src, Ordering::SeqCst),
+                AtomicOp::And => atomic.fetch_and(src, Ordering::SeqCst),
+                AtomicOp::Xor => atomic.fetch_xor(src, Ordering::SeqCst),
+                AtomicOp::Xchg => atomic.swap(src, Ordering::SeqCst),
+                AtomicOp::CmpXchg => {
+                    match atomic.compare_exchange(expected, src, Ordering::SeqCst, Ordering::SeqCst)
+                    {
+                        Ok(old) | Err(old) => old,
+                    }
+                }
+            })
+        } else {
+            // Misaligned: a plain read-modify-write, as in `atomic32`.
+            // SAFETY: as in `load` and `store`.
+            let old = unsafe { ptr.cast::<u64>().read_unaligned() };
+            let new = semantics::atomic_update(op, old, src, expected);
+            // SAFETY: see above.
+            unsafe { ptr.cast::<u64>().write_unaligned(new) };
+            Ok(old)
+        }
+    }
+}
+
+/// The pointer for an address inside a host region. The host created the region from a pointer
+/// (`RunInput` casts it to an address, which exposes its provenance).
+#[inline(always)]
+fn region_pointer(addr: u64) -> *mut u8 {
+    std::ptr::with_exposed_provenance_mut(addr as usize)
+}
