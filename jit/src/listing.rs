@@ -52,7 +52,7 @@ pub fn listing(
     let _ = writeln!(out, "; entry");
     disassemble(code, layout.prologue.clone(), &mut out);
     for (pc, instruction) in program.instructions() {
-        let _ = writeln!(out, "; {pc}: {instruction:?}");
+        let _ = writeln!(out, "; {pc}: {instruction}");
         if let Some(range) = layout.instruction_code(pc) {
             disassemble(code, range, &mut out);
         }

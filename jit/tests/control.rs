@@ -420,7 +420,7 @@ fn the_listing_interleaves_ebpf_and_native_code() {
         .compile(&program, &ExecConfig::default())
         .unwrap();
     let listing = compiled.native_listing();
-    assert!(listing.contains("; 4: Jump"), "{listing}");
+    assert!(listing.contains("; 4: jne %r1, 0, -3"), "{listing}");
     assert!(listing.contains("jne"), "{listing}");
     assert!(listing.contains("; shared stubs"), "{listing}");
     assert!(compiled.native_offset(5).unwrap() > compiled.native_offset(0).unwrap());

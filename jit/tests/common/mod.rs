@@ -203,16 +203,21 @@ pub fn run(instructions: &[Instruction]) -> Result<u64, ExecError> {
     run_args(instructions, [0; 5])
 }
 
-/// A byte buffer with 8-byte alignment (atomics in generated programs stay within a word).
+/// A byte buffer with 8-byte alignment (atomics in generated programs stay within a word),
+/// placed between unused guard words: wild accesses of generated programs relative to some
+/// other buffer (an engine's stack) can never land in it, whatever the allocator does.
 pub struct AlignedMemory {
     words: Vec<u64>,
     len: usize,
 }
 
+/// Guard words on each side: more than generated programs reach past the stack (8 KiB).
+const GUARD_WORDS: usize = 1024;
+
 impl AlignedMemory {
     pub fn new(bytes: &[u8]) -> AlignedMemory {
         let mut memory = AlignedMemory {
-            words: vec![0; bytes.len().div_ceil(8)],
+            words: vec![0; bytes.len().div_ceil(8) + 2 * GUARD_WORDS],
             len: bytes.len(),
         };
         memory.bytes_mut().copy_from_slice(bytes);
@@ -220,9 +225,14 @@ impl AlignedMemory {
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the words own at least `len` initialised bytes, and u8 has no alignment
-        // requirement; the returned slice borrows `self` mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+        // SAFETY: past the leading guard the words own at least `len` initialised bytes, and u8
+        // has no alignment requirement; the returned slice borrows `self` mutably.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.words.as_mut_ptr().add(GUARD_WORDS).cast::<u8>(),
+                self.len,
+            )
+        }
     }
 }
 
