@@ -215,13 +215,24 @@ fn stack_accesses_outside_the_stack_buffer_are_out_of_bounds() {
 
 #[test]
 fn stack_addresses_are_reported_exactly() {
-    // The reported address is r10 - 4100, which the program can also compute.
-    let program = [ldx(MemSize::W, 0, 10, -4100), exit()];
-    let Err(ExecError::OutOfBounds { addr, .. }) = run(&program) else {
-        panic!("expected out of bounds");
-    };
-    let top = run(&[mov64(0, reg(10)), exit()]).unwrap();
-    assert_eq!(addr, top - 4100);
+    // One executable (one stack): with r1 = 0 it returns r10, otherwise it reads r10 - 4100.
+    let program = program_of(&[
+        jump(Width::W64, xbpf_isa::JmpCond::Ne, 1, imm(0), 2),
+        mov64(0, reg(10)),
+        exit(),
+        ldx(MemSize::W, 0, 10, -4100),
+        exit(),
+    ]);
+    let mut executable = Jit::new()
+        .prepare(&program, &ExecConfig::default())
+        .unwrap();
+    let mut input = RunInput::empty();
+    let top = executable.run(&input).unwrap();
+    input.args[0] = 1;
+    assert_eq!(
+        executable.run(&input),
+        Err(out_of_bounds(3, Access::Read, top - 4100, 4))
+    );
 }
 
 #[test]
