@@ -18,6 +18,16 @@ fn engine_is_named_jit() {
     assert_eq!(Jit::new().name(), "jit");
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+#[test]
+fn without_a_back_end_preparing_is_an_engine_error() {
+    let program = program(&[mov64(0, imm(1)), exit()]);
+    assert!(matches!(
+        Jit::new().prepare(&program, &ExecConfig::default()),
+        Err(xbpf_isa::PrepareError::Engine { engine: "jit", .. })
+    ));
+}
+
 #[test]
 fn local_calls_preserve_r6_to_r9_and_move_r10_down_one_frame() {
     let program = [
@@ -429,6 +439,7 @@ fn the_listing_interleaves_ebpf_and_native_code() {
 
 /// Whether the native stack is 16-byte aligned inside a helper, as both calling conventions
 /// require: an over-aligned local is misplaced otherwise.
+#[cfg(target_arch = "x86_64")]
 fn stack_is_aligned() -> bool {
     #[repr(align(16))]
     struct Aligned {

@@ -80,6 +80,27 @@ fn two_runs(executable: &mut dyn Executable, case: &RandomCase) -> Vec<(Outcome,
         .collect()
 }
 
+/// The JIT for the host, and on x86-64 also the JIT for the other calling convention.
+fn jits() -> Vec<(&'static str, Jit)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use xbpf_jit::CallingConvention;
+        let other = match CallingConvention::host() {
+            CallingConvention::SystemV => CallingConvention::Windows,
+            CallingConvention::Windows => CallingConvention::SystemV,
+        };
+        vec![
+            ("jit", Jit::new()),
+            (
+                "jit (other convention)",
+                Jit::with_calling_convention(other),
+            ),
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    vec![("jit", Jit::new())]
+}
+
 #[test]
 fn jit_matches_the_interpreter_on_random_programs() {
     let cases = env_number("XBPF_DIFF_CASES", 2000);
@@ -101,20 +122,7 @@ fn jit_matches_the_interpreter_on_random_programs() {
         if !matches!(expected[0].0, Outcome::Value(_)) {
             errors += 1;
         }
-        let mut engines = vec![("jit", Jit::new())];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use xbpf_jit::CallingConvention;
-            let other = match CallingConvention::host() {
-                CallingConvention::SystemV => CallingConvention::Windows,
-                CallingConvention::Windows => CallingConvention::SystemV,
-            };
-            engines.push((
-                "jit (other convention)",
-                Jit::with_calling_convention(other),
-            ));
-        }
-        for (name, jit) in engines {
+        for (name, jit) in jits() {
             let mut compiled = jit
                 .prepare(&case.program, &config)
                 .unwrap_or_else(|error| panic!("seed {seed}: {name} rejected: {error}"));

@@ -103,6 +103,7 @@ proptest! {
         compile_and_run(&xbpf_isa::insn::slots_to_bytes(&slots));
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn generated_programs_run_the_same_in_both_calling_conventions(
         bytes in proptest::collection::vec(any::<u8>(), 0..4096)
