@@ -13,6 +13,15 @@
 //!   instruction selection, prologue and stubs, for the System V and Windows x64 conventions.
 //!
 //! On architectures without a back end, [`Jit::compile`] returns an error.
+//!
+//! A back end is a module providing: `Target` (what code is generated for, e.g. the x86-64
+//! calling convention) and `host_target()`; `Compiled` (its executable code and [`Layout`]);
+//! `compile(program, analysis, options, target, helpers)`; `enter(compiled, ctx)`, which calls
+//! the code with a [`context::RunContext`] and returns an [`exit::ExitCode`] value; and
+//! `listing`, `code` and `layout` for inspection. Generated code calls back into
+//! [`runtime`] through trampolines of its own calling convention.
+//!
+//! [`Layout`]: listing::Layout
 
 pub mod analysis;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -21,6 +30,7 @@ pub mod context;
 pub mod error;
 pub mod exit;
 pub mod listing;
+pub mod options;
 pub mod runtime;
 
 #[cfg(target_arch = "x86_64")]
@@ -40,6 +50,7 @@ pub use x86_64::CallingConvention;
 
 use analysis::Analysis;
 use context::RunContext;
+use options::Options;
 use runtime::RunState;
 use std::sync::Arc;
 use xbpf_isa::exec::Interrupt;
@@ -86,11 +97,7 @@ impl Jit {
     ) -> Result<JitProgram, PrepareError> {
         xbpf_isa::exec::check_preparable(program, config, ENGINE_NAME)?;
         let analysis = Analysis::new(program);
-        let options = backend::Options {
-            bounds_checks: config.bounds_checks,
-            fuel: config.fuel.is_some(),
-            interrupt: config.interrupt.is_some(),
-        };
+        let options = Options::from_config(config);
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
         let mut stack = Box::new(Stack([0; STACK_SIZE]));
         let stack_region = Region {

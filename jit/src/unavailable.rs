@@ -5,20 +5,13 @@ use crate::analysis::Analysis;
 use crate::context::RunContext;
 use crate::error::CompileError;
 use crate::listing::Layout;
+use crate::options::Options;
 use xbpf_isa::{HelperTable, Program};
 
 /// No target to choose.
 pub type Target = ();
 
 pub const fn host_target() -> Target {}
-
-/// What the configuration asks of generated code (unused without a back end).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Options {
-    pub bounds_checks: bool,
-    pub fuel: bool,
-    pub interrupt: bool,
-}
 
 /// Compiled code: cannot exist without a back end.
 #[derive(Debug)]

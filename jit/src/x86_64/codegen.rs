@@ -11,18 +11,8 @@ use crate::context::field;
 use crate::error::CompileError;
 use crate::exit::ExitCode;
 use crate::listing::Layout;
+use crate::options::Options;
 use xbpf_isa::{HelperTable, Program};
-
-/// What the configuration asks of generated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Check every memory access against the run's regions.
-    pub bounds_checks: bool,
-    /// Charge fuel at every block start.
-    pub fuel: bool,
-    /// Poll the interrupt flag at backward-jump targets and function entries.
-    pub interrupt: bool,
-}
 
 /// Labels of the code emitted once and shared by every site.
 #[derive(Clone, Copy, Debug)]

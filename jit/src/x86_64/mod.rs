@@ -12,13 +12,13 @@ mod regs;
 mod select;
 
 pub use abi::CallingConvention;
-pub use codegen::Options;
 
 use crate::analysis::Analysis;
 use crate::code::ExecutableCode;
 use crate::context::RunContext;
 use crate::error::CompileError;
 use crate::listing::Layout;
+use crate::options::Options;
 use codegen::{Codegen, MAX_PROGRAM_LEN};
 use encoder::JumpPlan;
 use xbpf_isa::{HelperTable, Program};
