@@ -1,7 +1,7 @@
 //! What the back ends need to know about a program before emitting code: where labels go,
 //! where to poll the interrupt flag, where fuel is charged and which registers are used.
 
-use xbpf_isa::{Instruction, PacketMode, Program, Reg, Source};
+use xbpf_isa::{CallTarget, Instruction, PacketMode, Program, Reg, Source};
 
 /// Facts about a program, computed once per compilation.
 #[derive(Clone, Debug)]
@@ -12,6 +12,17 @@ pub struct Analysis {
     polls: Vec<bool>,
     /// Bit n is set when the program uses rn (r1 to r5 count as used by helper calls).
     used_registers: u16,
+    /// Which frames each pc can run in (see [`Frames`]).
+    frames: Vec<Frames>,
+}
+
+/// In which frames an instruction can run: the outermost one (reached from pc 0) and/or a
+/// callee's (reached from another function entry). Nothing stops a program from jumping from
+/// one function's code into another's, so both can hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Frames {
+    pub outermost: bool,
+    pub callee: bool,
 }
 
 impl Analysis {
@@ -35,11 +46,18 @@ impl Analysis {
                 }
             }
         }
+        let frames = frames(program);
         Analysis {
             targets,
             polls,
             used_registers,
+            frames,
         }
+    }
+
+    /// In which frames the instruction at `pc` can run (both `false` for unreachable code).
+    pub fn frames(&self, pc: usize) -> Frames {
+        self.frames.get(pc).copied().unwrap_or_default()
     }
 
     /// Whether control can arrive at `pc` by a jump or call (so it needs a label).
@@ -56,6 +74,53 @@ impl Analysis {
     pub fn uses(&self, reg: Reg) -> bool {
         self.used_registers & (1 << reg.number()) != 0
     }
+}
+
+/// Walks each function's code from its entry (jumps, fall-through, and past calls) to find
+/// which frames every instruction can run in.
+fn frames(program: &Program) -> Vec<Frames> {
+    let mut frames = vec![Frames::default(); program.len()];
+    let mut seen = vec![false; program.len()];
+    // Local call targets (pc 0 among them if something calls it).
+    let callees: Vec<usize> = program
+        .instructions()
+        .filter(|(_, instruction)| matches!(instruction, Instruction::Call(CallTarget::Local(_))))
+        .filter_map(|(pc, instruction)| branch_target(pc, instruction))
+        .collect();
+    for outermost in [true, false] {
+        seen.iter_mut().for_each(|seen| *seen = false);
+        let mut work: Vec<usize> = if outermost { vec![0] } else { callees.clone() };
+        while let Some(pc) = work.pop() {
+            let Some(instruction) = program.instruction(pc) else {
+                continue;
+            };
+            if std::mem::replace(&mut seen[pc], true) {
+                continue;
+            }
+            if outermost {
+                frames[pc].outermost = true;
+            } else {
+                frames[pc].callee = true;
+            }
+            let next = pc + instruction.slots();
+            match instruction {
+                Instruction::Exit => {}
+                Instruction::Ja { .. } => work.extend(branch_target(pc, instruction)),
+                Instruction::Jump { .. } => {
+                    work.extend(branch_target(pc, instruction));
+                    work.push(next);
+                }
+                // A local call returns to the next instruction; the callee is another walk.
+                _ => work.push(next),
+            }
+        }
+    }
+    frames
+}
+
+fn branch_target(pc: usize, instruction: &Instruction) -> Option<usize> {
+    let offset = instruction.branch_offset()?;
+    usize::try_from(pc as i64 + 1 + offset).ok()
 }
 
 /// The registers an instruction names, as a bit set (calls use r0 to r5).
@@ -105,6 +170,30 @@ mod tests {
     }
 
     #[test]
+    fn code_shared_by_functions_runs_in_both_kinds_of_frame() {
+        // 0: call +1; 1: ja +0 (to 2); 2: mov r0, 1; 3: exit  -- pc 2 is also the callee entry
+        let program = program(&[
+            (0x85, 0, 1, 0, 1),
+            (0x05, 0, 0, 0, 0),
+            (0xb7, 0, 0, 0, 1),
+            (0x95, 0, 0, 0, 0),
+        ]);
+        let analysis = Analysis::new(&program);
+        let both = Frames {
+            outermost: true,
+            callee: true,
+        };
+        assert_eq!(analysis.frames(3), both);
+        assert_eq!(
+            analysis.frames(1),
+            Frames {
+                outermost: true,
+                callee: false
+            }
+        );
+    }
+
+    #[test]
     fn backward_targets_and_functions_are_polled() {
         // 0: mov r1, 3; 1: call +2; 2: sub r1, 1; 3: jne r1, 0, -2; 4: exit; 5: mov r0, 1; 6: exit
         let program = program(&[
@@ -122,6 +211,10 @@ mod tests {
         let targets: Vec<usize> = (0..7).filter(|&pc| analysis.is_target(pc)).collect();
         assert_eq!(targets, vec![0, 2, 5]);
         assert!(analysis.uses(Reg::R1));
+        let outermost = |pc| analysis.frames(pc).outermost;
+        let callee = |pc| analysis.frames(pc).callee;
+        assert!((0..=4).all(outermost) && !(0..=4).any(callee));
+        assert!((5..=6).all(callee) && !(5..=6).any(outermost));
         assert!(analysis.uses(Reg::R10));
         assert!(!analysis.uses(Reg::R6));
     }

@@ -86,6 +86,19 @@ fn unbounded_recursion_stops_at_the_call_depth() {
 }
 
 #[test]
+fn the_entry_function_can_call_itself() {
+    let program = [
+        jump(Width::W64, JmpCond::Eq, 1, imm(0), 3),
+        alu64(AluOp::Sub, 1, imm(1)),
+        call_local(-3), // -> 0
+        alu64(AluOp::Add, 0, imm(10)),
+        alu64(AluOp::Add, 0, imm(1)),
+        exit(),
+    ];
+    assert_eq!(run_args(&program, [2, 0, 0, 0, 0]), Ok(23));
+}
+
+#[test]
 fn exit_shared_by_caller_and_callee_returns_in_the_callee() {
     // pc 3 is reached both as the body of the callee and by the main function's jump.
     let program = [

@@ -192,12 +192,17 @@ impl Codegen<'_> {
         Ok(())
     }
 
-    /// `exit`: returns from a local call, or ends the program in the outermost frame. Which
-    /// one is decided at run time (the same code may run in several frames); without local
-    /// calls it is always the end of the program.
-    pub fn exit(&mut self) {
+    /// `exit`: returns from a local call, or ends the program in the outermost frame. Where
+    /// the analysis cannot tell which frames the instruction runs in (code shared between
+    /// functions), r10 tells at run time.
+    pub fn exit(&mut self, pc: usize) {
         let exit_program = self.stubs.exit_program;
-        if self.has_local_calls {
+        let frames = self.analysis.frames(pc);
+        if !frames.callee {
+            self.emit(Inst::Jmp(exit_program));
+        } else if !frames.outermost {
+            self.emit(Inst::Ret);
+        } else {
             self.emit(Inst::AluLoad {
                 op: AluOp::Cmp,
                 w: Width::W64,
@@ -206,8 +211,6 @@ impl Codegen<'_> {
             });
             self.emit(Inst::Jcc(Cond::E, exit_program));
             self.emit(Inst::Ret);
-        } else {
-            self.emit(Inst::Jmp(exit_program));
         }
     }
 }

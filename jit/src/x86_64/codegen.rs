@@ -67,8 +67,6 @@ pub struct Codegen<'a> {
     pub stubs: Stubs,
     labels: Vec<Option<Label>>,
     cold: Vec<Cold>,
-    /// Whether the program has local calls (so `exit` must tell frames apart at run time).
-    pub has_local_calls: bool,
     /// x86 registers of the eBPF callee-saved registers the program uses.
     pub saved_across_calls: Vec<Gpr>,
     /// Callee-saved registers of the host convention the prologue saves.
@@ -126,7 +124,6 @@ impl<'a> Codegen<'a> {
             stubs,
             labels,
             cold: Vec::new(),
-            has_local_calls: program.functions().len() > 1,
             saved_across_calls,
             saved_by_prologue,
         }

@@ -104,7 +104,7 @@ impl Codegen<'_> {
             }
             Instruction::Call(target) => self.call(pc, target)?,
             Instruction::Callx(reg) => self.call_by_register(pc, regs::ebpf(reg)),
-            Instruction::Exit => self.exit(),
+            Instruction::Exit => self.exit(pc),
         }
         Ok(())
     }
