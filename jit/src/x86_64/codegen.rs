@@ -274,7 +274,7 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// Emits `mov eax, code; jmp epilogue` style exits.
+    /// `mov eax, code`: the value the epilogue returns.
     pub fn exit_with(&mut self, code: ExitCode) {
         self.emit(Inst::MovImm {
             dst: RAX,
