@@ -1,6 +1,12 @@
 //! # xbpf
 //!
-//! A userspace eBPF runtime. This crate is the facade over the workspace crates.
+//! A userspace eBPF runtime: a reference interpreter, JIT compilers, a verifier and a
+//! conformance runner for RFC 9669 bytecode. This crate is the facade over the workspace
+//! crates, plus program loading and the engine registry the CLI uses.
 
+pub mod engines;
+pub mod format;
+
+pub use xbpf_conformance as conformance;
 pub use xbpf_interp as interp;
 pub use xbpf_isa as isa;

@@ -2,13 +2,18 @@
 //!
 //! The eBPF instruction set as RFC 9669 defines it: raw slots ([`Insn`]), decoded instructions
 //! ([`Instruction`]), validated programs ([`Program`]), and the execution ABI shared by every
-//! engine ([`exec`]): memory regions, helpers, run inputs, errors and the [`Engine`] trait.
+//! engine ([`exec`]): memory regions, helpers, run inputs, errors and the [`Engine`] trait; plus
+//! the assembler ([`assemble`]) and disassembler ([`disassemble`]) of the bpf_conformance syntax.
 
+pub mod asm;
+pub mod disasm;
 pub mod exec;
 pub mod insn;
 pub mod instruction;
 pub mod program;
 
+pub use asm::{AsmError, AsmErrorKind, assemble};
+pub use disasm::disassemble;
 pub use exec::{
     Access, Engine, ExecConfig, ExecError, Executable, HelperContext, HelperError, HelperTable,
     MemoryMap, PrepareError, Region, RunInput,

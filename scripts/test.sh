@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, then format check, clippy,
+# every test, and the bpf_conformance suite on every engine of this build.
+#
+# Usage: scripts/test.sh            (from the repository root; ../shared must hold the suite)
+# Environment: XBPF_SUITE overrides the conformance suite directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite=${XBPF_SUITE:-../shared/conformance/tests}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain components"
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "cargo test"
+cargo test --workspace --release
+
+step "conformance suite on every engine ($suite)"
+if [ ! -d "$suite" ]; then
+  echo "conformance suite not found at $suite (set XBPF_SUITE)" >&2
+  exit 1
+fi
+target/release/xbpf conformance --suite "$suite" --engine all | grep -v "^PASS "
+target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin" | grep -v "^PASS "
+
+step "all green"

@@ -1,0 +1,98 @@
+//! `xbpf run`: runs a program once (or N times, timing it) and prints r0.
+
+use super::{CliError, engine, input_error, load};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xbpf::isa::{ExecConfig, RunInput};
+
+/// Run a program and print r0 (unsigned decimal) on stdout.
+///
+/// r1 points to the input memory (if any) and r2 holds its length. A fault prints the error
+/// (with the instruction index) on stderr and exits with status 1.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Program file: raw bytecode, assembly, or a conformance .data file (which brings its memory).
+    program: PathBuf,
+    /// Input memory from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "mem")]
+    mem_file: Option<PathBuf>,
+    /// Input memory as hex bytes (whitespace allowed), e.g. "01 02 ff".
+    #[arg(long, value_name = "HEX")]
+    mem: Option<String>,
+    /// Execution engine.
+    #[arg(long, default_value = "interp")]
+    engine: String,
+    /// Instruction budget: the run fails once it would execute more instructions.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Run N times (memory reset before each run, outside the timed part) and print
+    /// `runs=N min_ns=… median_ns=…` on stderr.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: Option<u64>,
+}
+
+pub fn run(args: RunArgs) -> Result<(), CliError> {
+    let (program, file) = load(&args.program)?;
+    let initial_memory = match (&args.mem_file, &args.mem) {
+        (Some(path), _) => std::fs::read(path)
+            .map_err(|error| CliError::Input(format!("{}: {error}", path.display())))?,
+        (None, Some(hex)) => xbpf::conformance::hex::decode(hex)
+            .map_err(|error| CliError::Input(format!("--mem: {error}")))?,
+        (None, None) => file.memory.unwrap_or_default(),
+    };
+    let engine = engine(&args.engine)?;
+    let config = ExecConfig {
+        fuel: args.fuel,
+        helpers: Arc::new(xbpf::conformance::runner::conformance_helpers()),
+        ..ExecConfig::default()
+    };
+    let mut executable = engine.prepare(&program, &config).map_err(input_error)?;
+    let runs = args.repeat.unwrap_or(1);
+    let mut memory = initial_memory.clone();
+    let mut times = Vec::with_capacity(runs as usize);
+    let mut result = Ok(0);
+    for _ in 0..runs {
+        memory.copy_from_slice(&initial_memory);
+        let input = RunInput::with_memory(&mut memory);
+        let start = Instant::now();
+        result = executable.run(&input);
+        times.push(start.elapsed());
+        if result.is_err() {
+            break;
+        }
+    }
+    let r0 = result.map_err(|error| CliError::Failed(error.to_string()))?;
+    println!("{r0}");
+    if args.repeat.is_some() {
+        eprintln!("{}", timing_line(&mut times));
+    }
+    Ok(())
+}
+
+/// `runs=N min_ns=… median_ns=…` (the median of an even count is the lower middle).
+fn timing_line(times: &mut [Duration]) -> String {
+    times.sort_unstable();
+    let min = times.first().copied().unwrap_or_default();
+    let median = times
+        .get(times.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default();
+    format!(
+        "runs={} min_ns={} median_ns={}",
+        times.len(),
+        min.as_nanos(),
+        median.as_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_line_reports_min_and_median() {
+        let mut times = [30, 10, 20].map(Duration::from_nanos);
+        assert_eq!(timing_line(&mut times), "runs=3 min_ns=10 median_ns=20");
+    }
+}
