@@ -113,8 +113,12 @@ impl std::fmt::Debug for InterpretedProgram {
 
 impl Executable for InterpretedProgram {
     fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
+        // SAFETY: the stack is `STACK_SIZE` bytes owned by `self`, which `&mut self` keeps
+        // borrowed (so alive and otherwise untouched) for the whole run; nothing else refers to
+        // it outside runs.
+        let memory = unsafe { Memory::new(self.stack.0.as_mut_ptr(), input.regions()) };
         let mut run = Run {
-            memory: Memory::new(self.stack.0.as_mut_ptr(), input.regions()),
+            memory,
             input,
             helpers: &self.helpers,
             helper_memory: &mut self.helper_memory,

@@ -43,14 +43,15 @@ fn looped(body: &[Instruction], iterations: i32) -> (Program, u64) {
     (Program::new(slots).unwrap(), executed)
 }
 
-fn time(name: &str, program: &Program, executed: u64, config: &ExecConfig) {
+fn time(name: &str, program: &Program, executed: u64, expected: u64, config: &ExecConfig) {
     let mut executable = Interpreter.prepare(program, config).unwrap();
     let mut memory = [0u8; 64];
     let input = RunInput::with_memory(&mut memory);
     let mut best = Duration::MAX;
     for _ in 0..5 {
         let start = Instant::now();
-        std::hint::black_box(executable.run(&input).unwrap());
+        let r0 = executable.run(&input).unwrap();
+        assert_eq!(std::hint::black_box(r0), expected, "{name}");
         best = best.min(start.elapsed());
     }
     println!(
@@ -94,20 +95,26 @@ fn nanoseconds_per_instruction() {
         fuel: Some(u64::MAX),
         ..ExecConfig::default()
     };
+    let default = ExecConfig::default();
     let (program, executed) = looped(&alu_body, 2_500_000);
-    time("alu loop", &program, executed, &ExecConfig::default());
-    time("alu loop, fuel", &program, executed, &fueled);
+    let expected = (0..2_500_000u64).fold(0, |r0, r9| (r0 + r9) ^ 0x55);
+    time("alu loop", &program, executed, expected, &default);
+    time("alu loop, fuel", &program, executed, expected, &fueled);
+    // the input memory is zero, so r0 sums the loop counter
     let (program, executed) = looped(&memory_body, 1_500_000);
+    let expected = (0..1_500_000u64).sum();
     time(
         "stack + input memory loop",
         &program,
         executed,
-        &ExecConfig::default(),
+        expected,
+        &default,
     );
     time(
         "stack + input memory loop, fuel",
         &program,
         executed,
+        expected,
         &fueled,
     );
 }
