@@ -349,9 +349,8 @@ fn atomic(
     rmw: AtomicOp,
     fetch: bool,
 ) -> Result<(), ExecError> {
-    let d = usize::from(op.dst & 15);
-    let s = usize::from(op.src & 15);
-    let addr = address(r, d, op);
+    let s = op.s();
+    let addr = address(r, op.d(), op);
     let old = match width {
         Width::W32 => u64::from(
             run.memory
