@@ -10,3 +10,4 @@ pub mod format;
 pub use xbpf_conformance as conformance;
 pub use xbpf_interp as interp;
 pub use xbpf_isa as isa;
+pub use xbpf_jit as jit;

@@ -3,10 +3,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The words that start the xbpf binary: under cross-testing (qemu, Wine) the emulator named
+/// by `XBPF_TEST_RUNNER` comes first, since the binary cannot be executed directly.
+fn xbpf_command_words() -> Vec<String> {
+    let mut words: Vec<String> = std::env::var("XBPF_TEST_RUNNER")
+        .map(|runner| runner.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    words.push(env!("CARGO_BIN_EXE_xbpf").to_string());
+    words
+}
+
+fn xbpf_command() -> Command {
+    let words = xbpf_command_words();
+    let mut command = Command::new(&words[0]);
+    command
+        .args(&words[1..])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
 fn xbpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xbpf"))
+    xbpf_command()
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the xbpf binary runs")
 }
@@ -259,7 +277,7 @@ fn a_failing_test_fails_the_run() {
 #[test]
 fn xbpf_as_a_plugin_passes_the_suite() {
     let suite = suite();
-    let plugin = format!("{} plugin", env!("CARGO_BIN_EXE_xbpf"));
+    let plugin = format!("{} plugin", xbpf_command_words().join(" "));
     let output = xbpf(&[
         "conformance",
         "--suite",
@@ -276,7 +294,7 @@ fn xbpf_as_a_plugin_passes_the_suite() {
 fn plugin_speaks_the_protocol() {
     use std::io::Write;
     // ldxb r0, [r1+1]; exit
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xbpf"))
+    let mut child = xbpf_command()
         .args(["plugin", "0a  0b  "])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -293,4 +311,54 @@ fn plugin_speaks_the_protocol() {
     assert_eq!(stdout(&output), "b\n");
     let output = xbpf(&["plugin", "--program", "ff00000000000000"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn conformance_on_every_engine_passes_everything() {
+    let suite = suite();
+    let output = xbpf(&[
+        "conformance",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--engine",
+        "all",
+    ]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    let engines = if xbpf::engines::HAS_JIT { 2 } else { 1 };
+    assert_eq!(
+        text.lines().last().map(str::to_string),
+        Some(format!("{} passed, 0 failed", 313 * engines))
+    );
+}
+
+#[test]
+fn the_jit_runs_programs_and_lists_its_native_code() {
+    if !xbpf::engines::HAS_JIT {
+        let output = xbpf(&["run", "examples/factorial.asm", "--engine", "jit"]);
+        assert_eq!(output.status.code(), Some(2), "no JIT on this target");
+        return;
+    }
+    let output = xbpf(&["run", "examples/fibonacci.asm", "--engine", "jit"]);
+    assert_eq!(stdout(&output), "13\n", "{}", stderr(&output));
+    let output = xbpf(&["disasm", "--jit", "examples/factorial.asm"]);
+    let listing = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(listing.contains("; 2: mul %r0, %r1"), "{listing}");
+    assert!(listing.contains("imul"), "{listing}");
+    let program = temp_file("oob-jit.asm", b"mov %r0, 0\nldxdw %r0, [%r1+8]\nexit\n");
+    let output = xbpf(&[
+        "run",
+        program.to_str().unwrap(),
+        "--mem",
+        "00",
+        "--engine",
+        "jit",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("instruction 1"),
+        "{}",
+        stderr(&output)
+    );
 }
