@@ -517,7 +517,12 @@ impl State {
         };
         self.stacks.pop();
         let dead = move |value: &Value| matches!(value.ty, ValueType::Pointer(Region::Stack(d), _) if d as usize >= depth);
-        for r in 0..6 {
+        // r0 is checked at the callee's exit (a returned frame pointer is rejected there);
+        // r1..r5 are scratch registers the caller must not rely on.
+        if dead(&self.regs[0]) {
+            self.set(0, Value::ANY);
+        }
+        for r in 1..6 {
             if dead(&self.regs[r]) {
                 self.set(r, Value::UNINIT);
             }

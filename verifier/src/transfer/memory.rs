@@ -74,7 +74,10 @@ impl Machine<'_> {
         }
         let lo = base.scalar.smin as i128 + off as i128;
         let hi = base.scalar.smax as i128 + off as i128 + size_hi as i128;
-        let fixed = base.scalar.as_constant().map(|c| c as i64 + off);
+        let fixed = base
+            .scalar
+            .as_constant()
+            .map(|c| (c as i64).wrapping_add(off));
         let describe_range = |lo: i128, hi: i128| {
             if lo == hi - size_hi as i128 {
                 format!("{size_hi} bytes at offset {lo}")
