@@ -228,10 +228,26 @@ impl Builder {
                     off,
                     src: Source::Reg(r),
                 });
+                // Numbers may come back in another number register (a copy of the value).
+                let fill = if [0, 4, 5].contains(&r.number()) {
+                    number(rng)
+                } else {
+                    r
+                };
+                if rng.below(2) == 0 {
+                    let src = number_source(rng);
+                    self.push(Instruction::Jump {
+                        width: width(rng),
+                        cond: CONDS[rng.below(CONDS.len() as u64) as usize],
+                        dst: number(rng),
+                        src,
+                        off: skip(rng),
+                    });
+                }
                 self.push(Instruction::Load {
                     size: MemSize::DW,
                     sign_extend: false,
-                    dst: r,
+                    dst: fill,
                     src: reg(10),
                     off,
                 });
