@@ -1,0 +1,3 @@
+pub mod spec;
+
+pub use spec::{MapOrigin, MapSpec, MapType, SlotTarget};
