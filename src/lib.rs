@@ -7,7 +7,9 @@
 pub mod elf;
 pub mod engines;
 pub mod format;
+pub mod helpers;
 pub mod maps;
+pub mod runtime;
 
 pub use xbpf_conformance as conformance;
 pub use xbpf_interp as interp;
