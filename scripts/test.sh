@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs, then format check, clippy,
-# every test, and the bpf_conformance suite on every engine of this build.
+# every test, the bpf_conformance suite on every engine of this build, and the tests again on
+# ARM64 Linux (qemu) and Windows x64 (Wine) via scripts/cross.sh.
 #
 # Usage: scripts/test.sh            (from the repository root; ../shared must hold the suite)
 # Environment: XBPF_SUITE overrides the conformance suite directory.
@@ -32,5 +33,8 @@ if [ ! -d "$suite" ]; then
 fi
 target/release/xbpf conformance --suite "$suite" --engine all | grep -v "^PASS "
 target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin" | grep -v "^PASS "
+
+step "the same tests on ARM64 (qemu) and Windows x64 (Wine)"
+scripts/cross.sh aarch64 windows
 
 step "all green"

@@ -3,10 +3,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The words that start the xbpf binary: under cross-testing (qemu, Wine) the emulator named
+/// by `XBPF_TEST_RUNNER` comes first, since the binary cannot be executed directly.
+fn xbpf_command_words() -> Vec<String> {
+    let mut words: Vec<String> = std::env::var("XBPF_TEST_RUNNER")
+        .map(|runner| runner.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    words.push(env!("CARGO_BIN_EXE_xbpf").to_string());
+    words
+}
+
+fn xbpf_command() -> Command {
+    let words = xbpf_command_words();
+    let mut command = Command::new(&words[0]);
+    command
+        .args(&words[1..])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
 fn xbpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xbpf"))
+    xbpf_command()
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the xbpf binary runs")
 }
@@ -259,7 +277,7 @@ fn a_failing_test_fails_the_run() {
 #[test]
 fn xbpf_as_a_plugin_passes_the_suite() {
     let suite = suite();
-    let plugin = format!("{} plugin", env!("CARGO_BIN_EXE_xbpf"));
+    let plugin = format!("{} plugin", xbpf_command_words().join(" "));
     let output = xbpf(&[
         "conformance",
         "--suite",
@@ -276,7 +294,7 @@ fn xbpf_as_a_plugin_passes_the_suite() {
 fn plugin_speaks_the_protocol() {
     use std::io::Write;
     // ldxb r0, [r1+1]; exit
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xbpf"))
+    let mut child = xbpf_command()
         .args(["plugin", "0a  0b  "])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -252,28 +252,40 @@ impl Op {
         Op { off, ..self }
     }
 
+    /// The destination register as an index into a 16-entry register file.
+    #[inline(always)]
+    pub fn d(&self) -> usize {
+        usize::from(self.dst & 15)
+    }
+
+    /// The source register as an index into a 16-entry register file.
+    #[inline(always)]
+    pub fn s(&self) -> usize {
+        usize::from(self.src & 15)
+    }
+
     /// The immediate sign-extended to 64 bits (RFC 9669 §4.1); 32-bit operations use its low
     /// half, which is the immediate itself.
     #[inline(always)]
-    pub fn imm64(self) -> u64 {
+    pub fn imm64(&self) -> u64 {
         self.imm as i64 as u64
     }
 
     /// The memory offset sign-extended to 64 bits, to add to a base register.
     #[inline(always)]
-    pub fn mem_offset(self) -> u64 {
+    pub fn mem_offset(&self) -> u64 {
         self.off as i64 as u64
     }
 
     /// The absolute target pc of a jump or local call.
     #[inline(always)]
-    pub fn target(self) -> usize {
+    pub fn target(&self) -> usize {
         self.off as u32 as usize
     }
 
     /// The 64-bit constant of an `lddw`.
     #[inline(always)]
-    pub fn lddw_constant(self) -> u64 {
+    pub fn lddw_constant(&self) -> u64 {
         u64::from(self.imm as u32) | (u64::from(self.off as u32) << 32)
     }
 

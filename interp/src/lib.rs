@@ -6,10 +6,9 @@
 //!
 //! ```
 //! use xbpf_interp::Interpreter;
-//! use xbpf_isa::{Engine, ExecConfig, Insn, Program, RunInput};
+//! use xbpf_isa::{Engine, ExecConfig, Program, RunInput, assemble};
 //!
-//! // mov r0, 42; exit
-//! let program = Program::new(vec![Insn::new(0xb7, 0, 0, 0, 42), Insn::new(0x95, 0, 0, 0, 0)])?;
+//! let program = Program::new(assemble("mov %r0, 6\nmul %r0, 7\nexit")?)?;
 //! let mut executable = Interpreter.prepare(&program, &ExecConfig::default())?;
 //! assert_eq!(executable.run(&RunInput::empty())?, 42);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -20,6 +19,12 @@
 //! - `memory`: bounds-checked loads, stores and atomics;
 //! - `machine`: the dispatch loop, calls, helpers, legacy packet loads, fuel and interrupts;
 //! - `code`: the pre-decoded form the loop runs.
+//!
+//! Preparation decodes the program once into 16-byte ops (operation, width and operand source
+//! resolved, jump targets absolute, fuel block lengths in place); a run dispatches with one
+//! `match` per instruction, keeps the registers in a local array, checks stack accesses with one
+//! comparison, and allocates nothing (helper calls rebuild the memory map helpers see only when
+//! a run's regions differ from the previous run's).
 //!
 //! Choices the execution ABI leaves to each engine:
 //! - Memory accesses are always bounds-checked, even when `ExecConfig::bounds_checks` is false:
@@ -113,8 +118,12 @@ impl std::fmt::Debug for InterpretedProgram {
 
 impl Executable for InterpretedProgram {
     fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
+        // SAFETY: the stack is `STACK_SIZE` bytes owned by `self`, which `&mut self` keeps
+        // borrowed (so alive and otherwise untouched) for the whole run; nothing else refers to
+        // it outside runs.
+        let memory = unsafe { Memory::new(self.stack.0.as_mut_ptr(), input.regions()) };
         let mut run = Run {
-            memory: Memory::new(self.stack.0.as_mut_ptr(), input.regions()),
+            memory,
             input,
             helpers: &self.helpers,
             helper_memory: &mut self.helper_memory,

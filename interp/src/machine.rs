@@ -50,7 +50,7 @@ pub(crate) fn execute<const METERED: bool>(
     let mut pc = 0;
 
     loop {
-        let op = code[pc];
+        let op = &code[pc];
         if METERED && op.fuel != 0 {
             let block = u64::from(op.fuel);
             if fuel < block {
@@ -58,9 +58,6 @@ pub(crate) fn execute<const METERED: bool>(
             }
             fuel -= block;
         }
-        let d = usize::from(op.dst & 15);
-        let s = usize::from(op.src & 15);
-        let imm = op.imm64();
 
         /// Jumps to the op's target when `$taken`, polling the interrupt flag on backward jumps.
         macro_rules! jump_if {
@@ -76,114 +73,122 @@ pub(crate) fn execute<const METERED: bool>(
             };
         }
 
+        /// Reads a `$word` at `src + off` (RFC 9669 §5.1).
+        macro_rules! load {
+            ($word:ty) => {
+                run.memory.load::<$word>(pc, address(&r, op.s(), op))?
+            };
+        }
+
+        /// Writes `$value` at `dst + off` (RFC 9669 §5.1).
+        macro_rules! store {
+            ($value:expr) => {
+                run.memory.store(pc, address(&r, op.d(), op), $value)?
+            };
+        }
+
         match op.kind {
             // RFC 9669 §4.1 Arithmetic instructions (semantics in `semantics::alu64/alu32`).
-            Kind::Add64Imm => r[d] = alu64(AluOp::Add, r[d], imm),
-            Kind::Add64Reg => r[d] = alu64(AluOp::Add, r[d], r[s]),
-            Kind::Add32Imm => r[d] = alu32(AluOp::Add, r[d], imm),
-            Kind::Add32Reg => r[d] = alu32(AluOp::Add, r[d], r[s]),
-            Kind::Sub64Imm => r[d] = alu64(AluOp::Sub, r[d], imm),
-            Kind::Sub64Reg => r[d] = alu64(AluOp::Sub, r[d], r[s]),
-            Kind::Sub32Imm => r[d] = alu32(AluOp::Sub, r[d], imm),
-            Kind::Sub32Reg => r[d] = alu32(AluOp::Sub, r[d], r[s]),
-            Kind::Mul64Imm => r[d] = alu64(AluOp::Mul, r[d], imm),
-            Kind::Mul64Reg => r[d] = alu64(AluOp::Mul, r[d], r[s]),
-            Kind::Mul32Imm => r[d] = alu32(AluOp::Mul, r[d], imm),
-            Kind::Mul32Reg => r[d] = alu32(AluOp::Mul, r[d], r[s]),
-            Kind::Div64Imm => r[d] = alu64(AluOp::Div, r[d], imm),
-            Kind::Div64Reg => r[d] = alu64(AluOp::Div, r[d], r[s]),
-            Kind::Div32Imm => r[d] = alu32(AluOp::Div, r[d], imm),
-            Kind::Div32Reg => r[d] = alu32(AluOp::Div, r[d], r[s]),
-            Kind::SDiv64Imm => r[d] = alu64(AluOp::SDiv, r[d], imm),
-            Kind::SDiv64Reg => r[d] = alu64(AluOp::SDiv, r[d], r[s]),
-            Kind::SDiv32Imm => r[d] = alu32(AluOp::SDiv, r[d], imm),
-            Kind::SDiv32Reg => r[d] = alu32(AluOp::SDiv, r[d], r[s]),
-            Kind::Or64Imm => r[d] = alu64(AluOp::Or, r[d], imm),
-            Kind::Or64Reg => r[d] = alu64(AluOp::Or, r[d], r[s]),
-            Kind::Or32Imm => r[d] = alu32(AluOp::Or, r[d], imm),
-            Kind::Or32Reg => r[d] = alu32(AluOp::Or, r[d], r[s]),
-            Kind::And64Imm => r[d] = alu64(AluOp::And, r[d], imm),
-            Kind::And64Reg => r[d] = alu64(AluOp::And, r[d], r[s]),
-            Kind::And32Imm => r[d] = alu32(AluOp::And, r[d], imm),
-            Kind::And32Reg => r[d] = alu32(AluOp::And, r[d], r[s]),
-            Kind::Lsh64Imm => r[d] = alu64(AluOp::Lsh, r[d], imm),
-            Kind::Lsh64Reg => r[d] = alu64(AluOp::Lsh, r[d], r[s]),
-            Kind::Lsh32Imm => r[d] = alu32(AluOp::Lsh, r[d], imm),
-            Kind::Lsh32Reg => r[d] = alu32(AluOp::Lsh, r[d], r[s]),
-            Kind::Rsh64Imm => r[d] = alu64(AluOp::Rsh, r[d], imm),
-            Kind::Rsh64Reg => r[d] = alu64(AluOp::Rsh, r[d], r[s]),
-            Kind::Rsh32Imm => r[d] = alu32(AluOp::Rsh, r[d], imm),
-            Kind::Rsh32Reg => r[d] = alu32(AluOp::Rsh, r[d], r[s]),
-            Kind::Mod64Imm => r[d] = alu64(AluOp::Mod, r[d], imm),
-            Kind::Mod64Reg => r[d] = alu64(AluOp::Mod, r[d], r[s]),
-            Kind::Mod32Imm => r[d] = alu32(AluOp::Mod, r[d], imm),
-            Kind::Mod32Reg => r[d] = alu32(AluOp::Mod, r[d], r[s]),
-            Kind::SMod64Imm => r[d] = alu64(AluOp::SMod, r[d], imm),
-            Kind::SMod64Reg => r[d] = alu64(AluOp::SMod, r[d], r[s]),
-            Kind::SMod32Imm => r[d] = alu32(AluOp::SMod, r[d], imm),
-            Kind::SMod32Reg => r[d] = alu32(AluOp::SMod, r[d], r[s]),
-            Kind::Xor64Imm => r[d] = alu64(AluOp::Xor, r[d], imm),
-            Kind::Xor64Reg => r[d] = alu64(AluOp::Xor, r[d], r[s]),
-            Kind::Xor32Imm => r[d] = alu32(AluOp::Xor, r[d], imm),
-            Kind::Xor32Reg => r[d] = alu32(AluOp::Xor, r[d], r[s]),
-            Kind::Mov64Imm => r[d] = alu64(AluOp::Mov, r[d], imm),
-            Kind::Mov64Reg => r[d] = alu64(AluOp::Mov, r[d], r[s]),
-            Kind::Mov32Imm => r[d] = alu32(AluOp::Mov, r[d], imm),
-            Kind::Mov32Reg => r[d] = alu32(AluOp::Mov, r[d], r[s]),
-            Kind::Arsh64Imm => r[d] = alu64(AluOp::Arsh, r[d], imm),
-            Kind::Arsh64Reg => r[d] = alu64(AluOp::Arsh, r[d], r[s]),
-            Kind::Arsh32Imm => r[d] = alu32(AluOp::Arsh, r[d], imm),
-            Kind::Arsh32Reg => r[d] = alu32(AluOp::Arsh, r[d], r[s]),
-            Kind::Neg64 => r[d] = neg(Width::W64, r[d]),
-            Kind::Neg32 => r[d] = neg(Width::W32, r[d]),
-            Kind::MovSx64From8 => r[d] = movsx(Width::W64, 8, r[s]),
-            Kind::MovSx64From16 => r[d] = movsx(Width::W64, 16, r[s]),
-            Kind::MovSx64From32 => r[d] = movsx(Width::W64, 32, r[s]),
-            Kind::MovSx32From8 => r[d] = movsx(Width::W32, 8, r[s]),
-            Kind::MovSx32From16 => r[d] = movsx(Width::W32, 16, r[s]),
+            Kind::Add64Imm => r[op.d()] = alu64(AluOp::Add, r[op.d()], op.imm64()),
+            Kind::Add64Reg => r[op.d()] = alu64(AluOp::Add, r[op.d()], r[op.s()]),
+            Kind::Add32Imm => r[op.d()] = alu32(AluOp::Add, r[op.d()], op.imm64()),
+            Kind::Add32Reg => r[op.d()] = alu32(AluOp::Add, r[op.d()], r[op.s()]),
+            Kind::Sub64Imm => r[op.d()] = alu64(AluOp::Sub, r[op.d()], op.imm64()),
+            Kind::Sub64Reg => r[op.d()] = alu64(AluOp::Sub, r[op.d()], r[op.s()]),
+            Kind::Sub32Imm => r[op.d()] = alu32(AluOp::Sub, r[op.d()], op.imm64()),
+            Kind::Sub32Reg => r[op.d()] = alu32(AluOp::Sub, r[op.d()], r[op.s()]),
+            Kind::Mul64Imm => r[op.d()] = alu64(AluOp::Mul, r[op.d()], op.imm64()),
+            Kind::Mul64Reg => r[op.d()] = alu64(AluOp::Mul, r[op.d()], r[op.s()]),
+            Kind::Mul32Imm => r[op.d()] = alu32(AluOp::Mul, r[op.d()], op.imm64()),
+            Kind::Mul32Reg => r[op.d()] = alu32(AluOp::Mul, r[op.d()], r[op.s()]),
+            Kind::Div64Imm => r[op.d()] = alu64(AluOp::Div, r[op.d()], op.imm64()),
+            Kind::Div64Reg => r[op.d()] = alu64(AluOp::Div, r[op.d()], r[op.s()]),
+            Kind::Div32Imm => r[op.d()] = alu32(AluOp::Div, r[op.d()], op.imm64()),
+            Kind::Div32Reg => r[op.d()] = alu32(AluOp::Div, r[op.d()], r[op.s()]),
+            Kind::SDiv64Imm => r[op.d()] = alu64(AluOp::SDiv, r[op.d()], op.imm64()),
+            Kind::SDiv64Reg => r[op.d()] = alu64(AluOp::SDiv, r[op.d()], r[op.s()]),
+            Kind::SDiv32Imm => r[op.d()] = alu32(AluOp::SDiv, r[op.d()], op.imm64()),
+            Kind::SDiv32Reg => r[op.d()] = alu32(AluOp::SDiv, r[op.d()], r[op.s()]),
+            Kind::Or64Imm => r[op.d()] = alu64(AluOp::Or, r[op.d()], op.imm64()),
+            Kind::Or64Reg => r[op.d()] = alu64(AluOp::Or, r[op.d()], r[op.s()]),
+            Kind::Or32Imm => r[op.d()] = alu32(AluOp::Or, r[op.d()], op.imm64()),
+            Kind::Or32Reg => r[op.d()] = alu32(AluOp::Or, r[op.d()], r[op.s()]),
+            Kind::And64Imm => r[op.d()] = alu64(AluOp::And, r[op.d()], op.imm64()),
+            Kind::And64Reg => r[op.d()] = alu64(AluOp::And, r[op.d()], r[op.s()]),
+            Kind::And32Imm => r[op.d()] = alu32(AluOp::And, r[op.d()], op.imm64()),
+            Kind::And32Reg => r[op.d()] = alu32(AluOp::And, r[op.d()], r[op.s()]),
+            Kind::Lsh64Imm => r[op.d()] = alu64(AluOp::Lsh, r[op.d()], op.imm64()),
+            Kind::Lsh64Reg => r[op.d()] = alu64(AluOp::Lsh, r[op.d()], r[op.s()]),
+            Kind::Lsh32Imm => r[op.d()] = alu32(AluOp::Lsh, r[op.d()], op.imm64()),
+            Kind::Lsh32Reg => r[op.d()] = alu32(AluOp::Lsh, r[op.d()], r[op.s()]),
+            Kind::Rsh64Imm => r[op.d()] = alu64(AluOp::Rsh, r[op.d()], op.imm64()),
+            Kind::Rsh64Reg => r[op.d()] = alu64(AluOp::Rsh, r[op.d()], r[op.s()]),
+            Kind::Rsh32Imm => r[op.d()] = alu32(AluOp::Rsh, r[op.d()], op.imm64()),
+            Kind::Rsh32Reg => r[op.d()] = alu32(AluOp::Rsh, r[op.d()], r[op.s()]),
+            Kind::Mod64Imm => r[op.d()] = alu64(AluOp::Mod, r[op.d()], op.imm64()),
+            Kind::Mod64Reg => r[op.d()] = alu64(AluOp::Mod, r[op.d()], r[op.s()]),
+            Kind::Mod32Imm => r[op.d()] = alu32(AluOp::Mod, r[op.d()], op.imm64()),
+            Kind::Mod32Reg => r[op.d()] = alu32(AluOp::Mod, r[op.d()], r[op.s()]),
+            Kind::SMod64Imm => r[op.d()] = alu64(AluOp::SMod, r[op.d()], op.imm64()),
+            Kind::SMod64Reg => r[op.d()] = alu64(AluOp::SMod, r[op.d()], r[op.s()]),
+            Kind::SMod32Imm => r[op.d()] = alu32(AluOp::SMod, r[op.d()], op.imm64()),
+            Kind::SMod32Reg => r[op.d()] = alu32(AluOp::SMod, r[op.d()], r[op.s()]),
+            Kind::Xor64Imm => r[op.d()] = alu64(AluOp::Xor, r[op.d()], op.imm64()),
+            Kind::Xor64Reg => r[op.d()] = alu64(AluOp::Xor, r[op.d()], r[op.s()]),
+            Kind::Xor32Imm => r[op.d()] = alu32(AluOp::Xor, r[op.d()], op.imm64()),
+            Kind::Xor32Reg => r[op.d()] = alu32(AluOp::Xor, r[op.d()], r[op.s()]),
+            Kind::Mov64Imm => r[op.d()] = alu64(AluOp::Mov, r[op.d()], op.imm64()),
+            Kind::Mov64Reg => r[op.d()] = alu64(AluOp::Mov, r[op.d()], r[op.s()]),
+            Kind::Mov32Imm => r[op.d()] = alu32(AluOp::Mov, r[op.d()], op.imm64()),
+            Kind::Mov32Reg => r[op.d()] = alu32(AluOp::Mov, r[op.d()], r[op.s()]),
+            Kind::Arsh64Imm => r[op.d()] = alu64(AluOp::Arsh, r[op.d()], op.imm64()),
+            Kind::Arsh64Reg => r[op.d()] = alu64(AluOp::Arsh, r[op.d()], r[op.s()]),
+            Kind::Arsh32Imm => r[op.d()] = alu32(AluOp::Arsh, r[op.d()], op.imm64()),
+            Kind::Arsh32Reg => r[op.d()] = alu32(AluOp::Arsh, r[op.d()], r[op.s()]),
+            Kind::Neg64 => r[op.d()] = neg(Width::W64, r[op.d()]),
+            Kind::Neg32 => r[op.d()] = neg(Width::W32, r[op.d()]),
+            Kind::MovSx64From8 => r[op.d()] = movsx(Width::W64, 8, r[op.s()]),
+            Kind::MovSx64From16 => r[op.d()] = movsx(Width::W64, 16, r[op.s()]),
+            Kind::MovSx64From32 => r[op.d()] = movsx(Width::W64, 32, r[op.s()]),
+            Kind::MovSx32From8 => r[op.d()] = movsx(Width::W32, 8, r[op.s()]),
+            Kind::MovSx32From16 => r[op.d()] = movsx(Width::W32, 16, r[op.s()]),
 
             // RFC 9669 §4.2 Byte swap instructions.
-            Kind::Le16 => r[d] = byte_order(ByteOrder::ToLe, 16, r[d]),
-            Kind::Le32 => r[d] = byte_order(ByteOrder::ToLe, 32, r[d]),
-            Kind::Le64 => r[d] = byte_order(ByteOrder::ToLe, 64, r[d]),
-            Kind::Be16 => r[d] = byte_order(ByteOrder::ToBe, 16, r[d]),
-            Kind::Be32 => r[d] = byte_order(ByteOrder::ToBe, 32, r[d]),
-            Kind::Be64 => r[d] = byte_order(ByteOrder::ToBe, 64, r[d]),
-            Kind::Swap16 => r[d] = byte_order(ByteOrder::Swap, 16, r[d]),
-            Kind::Swap32 => r[d] = byte_order(ByteOrder::Swap, 32, r[d]),
-            Kind::Swap64 => r[d] = byte_order(ByteOrder::Swap, 64, r[d]),
+            Kind::Le16 => r[op.d()] = byte_order(ByteOrder::ToLe, 16, r[op.d()]),
+            Kind::Le32 => r[op.d()] = byte_order(ByteOrder::ToLe, 32, r[op.d()]),
+            Kind::Le64 => r[op.d()] = byte_order(ByteOrder::ToLe, 64, r[op.d()]),
+            Kind::Be16 => r[op.d()] = byte_order(ByteOrder::ToBe, 16, r[op.d()]),
+            Kind::Be32 => r[op.d()] = byte_order(ByteOrder::ToBe, 32, r[op.d()]),
+            Kind::Be64 => r[op.d()] = byte_order(ByteOrder::ToBe, 64, r[op.d()]),
+            Kind::Swap16 => r[op.d()] = byte_order(ByteOrder::Swap, 16, r[op.d()]),
+            Kind::Swap32 => r[op.d()] = byte_order(ByteOrder::Swap, 32, r[op.d()]),
+            Kind::Swap64 => r[op.d()] = byte_order(ByteOrder::Swap, 64, r[op.d()]),
 
             // RFC 9669 §5.4 64-bit immediate instructions: two slots.
             Kind::Lddw => {
-                r[d] = op.lddw_constant();
+                r[op.d()] = op.lddw_constant();
                 pc += 1;
             }
             Kind::LddwSecondSlot => {}
 
             // RFC 9669 §5.1 Regular load and store operations: loads zero-extend.
-            Kind::LdxB => r[d] = u64::from(run.memory.load::<u8>(pc, address(&r, s, op))?),
-            Kind::LdxH => r[d] = u64::from(run.memory.load::<u16>(pc, address(&r, s, op))?),
-            Kind::LdxW => r[d] = u64::from(run.memory.load::<u32>(pc, address(&r, s, op))?),
-            Kind::LdxDW => r[d] = run.memory.load::<u64>(pc, address(&r, s, op))?,
+            Kind::LdxB => r[op.d()] = u64::from(load!(u8)),
+            Kind::LdxH => r[op.d()] = u64::from(load!(u16)),
+            Kind::LdxW => r[op.d()] = u64::from(load!(u32)),
+            Kind::LdxDW => r[op.d()] = load!(u64),
             // RFC 9669 §5.2 Sign-extension load operations: sign-extend to 64 bits.
-            Kind::LdxSB => {
-                r[d] = run.memory.load::<u8>(pc, address(&r, s, op))? as i8 as i64 as u64;
-            }
-            Kind::LdxSH => {
-                r[d] = run.memory.load::<u16>(pc, address(&r, s, op))? as i16 as i64 as u64;
-            }
-            Kind::LdxSW => {
-                r[d] = run.memory.load::<u32>(pc, address(&r, s, op))? as i32 as i64 as u64;
-            }
+            Kind::LdxSB => r[op.d()] = load!(u8) as i8 as i64 as u64,
+            Kind::LdxSH => r[op.d()] = load!(u16) as i16 as i64 as u64,
+            Kind::LdxSW => r[op.d()] = load!(u32) as i32 as i64 as u64,
             // Stores write the low bytes of the immediate (sign-extended for `stdw`) or register.
-            Kind::StB => run.memory.store(pc, address(&r, d, op), imm as u8)?,
-            Kind::StH => run.memory.store(pc, address(&r, d, op), imm as u16)?,
-            Kind::StW => run.memory.store(pc, address(&r, d, op), imm as u32)?,
-            Kind::StDW => run.memory.store(pc, address(&r, d, op), imm)?,
-            Kind::StxB => run.memory.store(pc, address(&r, d, op), r[s] as u8)?,
-            Kind::StxH => run.memory.store(pc, address(&r, d, op), r[s] as u16)?,
-            Kind::StxW => run.memory.store(pc, address(&r, d, op), r[s] as u32)?,
-            Kind::StxDW => run.memory.store(pc, address(&r, d, op), r[s])?,
+            Kind::StB => store!(op.imm64() as u8),
+            Kind::StH => store!(op.imm64() as u16),
+            Kind::StW => store!(op.imm64() as u32),
+            Kind::StDW => store!(op.imm64()),
+            Kind::StxB => store!(r[op.s()] as u8),
+            Kind::StxH => store!(r[op.s()] as u16),
+            Kind::StxW => store!(r[op.s()] as u32),
+            Kind::StxDW => store!(r[op.s()]),
 
             // RFC 9669 §5.3 Atomic operations.
             Kind::AtomicAdd32 => atomic(&mut r, run, pc, op, Width::W32, AtomicOp::Add, false)?,
@@ -212,11 +217,11 @@ pub(crate) fn execute<const METERED: bool>(
             }
 
             // RFC 9669 §5.5 Legacy BPF packet access instructions (Linux semantics).
-            Kind::PacketAbs => match packet_load(run, pc, op.aux, 0, imm)? {
+            Kind::PacketAbs => match packet_load(run, pc, op.aux, 0, op.imm64())? {
                 Some(value) => r[0] = value,
                 None => return Ok(0),
             },
-            Kind::PacketInd => match packet_load(run, pc, op.aux, r[s], imm)? {
+            Kind::PacketInd => match packet_load(run, pc, op.aux, r[op.s()], op.imm64())? {
                 Some(value) => r[0] = value,
                 None => return Ok(0),
             },
@@ -224,50 +229,50 @@ pub(crate) fn execute<const METERED: bool>(
             // RFC 9669 §4.3 Jump instructions: 64-bit (JMP) and low-32-bit (JMP32) comparisons,
             // the immediate sign-extended (semantics in `semantics::condition`).
             Kind::Ja => jump_if!(true),
-            Kind::Jeq64Imm => jump_if!(condition(JmpCond::Eq, Width::W64, r[d], imm)),
-            Kind::Jeq64Reg => jump_if!(condition(JmpCond::Eq, Width::W64, r[d], r[s])),
-            Kind::Jeq32Imm => jump_if!(condition(JmpCond::Eq, Width::W32, r[d], imm)),
-            Kind::Jeq32Reg => jump_if!(condition(JmpCond::Eq, Width::W32, r[d], r[s])),
-            Kind::Jne64Imm => jump_if!(condition(JmpCond::Ne, Width::W64, r[d], imm)),
-            Kind::Jne64Reg => jump_if!(condition(JmpCond::Ne, Width::W64, r[d], r[s])),
-            Kind::Jne32Imm => jump_if!(condition(JmpCond::Ne, Width::W32, r[d], imm)),
-            Kind::Jne32Reg => jump_if!(condition(JmpCond::Ne, Width::W32, r[d], r[s])),
-            Kind::Jset64Imm => jump_if!(condition(JmpCond::Set, Width::W64, r[d], imm)),
-            Kind::Jset64Reg => jump_if!(condition(JmpCond::Set, Width::W64, r[d], r[s])),
-            Kind::Jset32Imm => jump_if!(condition(JmpCond::Set, Width::W32, r[d], imm)),
-            Kind::Jset32Reg => jump_if!(condition(JmpCond::Set, Width::W32, r[d], r[s])),
-            Kind::Jgt64Imm => jump_if!(condition(JmpCond::Gt, Width::W64, r[d], imm)),
-            Kind::Jgt64Reg => jump_if!(condition(JmpCond::Gt, Width::W64, r[d], r[s])),
-            Kind::Jgt32Imm => jump_if!(condition(JmpCond::Gt, Width::W32, r[d], imm)),
-            Kind::Jgt32Reg => jump_if!(condition(JmpCond::Gt, Width::W32, r[d], r[s])),
-            Kind::Jge64Imm => jump_if!(condition(JmpCond::Ge, Width::W64, r[d], imm)),
-            Kind::Jge64Reg => jump_if!(condition(JmpCond::Ge, Width::W64, r[d], r[s])),
-            Kind::Jge32Imm => jump_if!(condition(JmpCond::Ge, Width::W32, r[d], imm)),
-            Kind::Jge32Reg => jump_if!(condition(JmpCond::Ge, Width::W32, r[d], r[s])),
-            Kind::Jlt64Imm => jump_if!(condition(JmpCond::Lt, Width::W64, r[d], imm)),
-            Kind::Jlt64Reg => jump_if!(condition(JmpCond::Lt, Width::W64, r[d], r[s])),
-            Kind::Jlt32Imm => jump_if!(condition(JmpCond::Lt, Width::W32, r[d], imm)),
-            Kind::Jlt32Reg => jump_if!(condition(JmpCond::Lt, Width::W32, r[d], r[s])),
-            Kind::Jle64Imm => jump_if!(condition(JmpCond::Le, Width::W64, r[d], imm)),
-            Kind::Jle64Reg => jump_if!(condition(JmpCond::Le, Width::W64, r[d], r[s])),
-            Kind::Jle32Imm => jump_if!(condition(JmpCond::Le, Width::W32, r[d], imm)),
-            Kind::Jle32Reg => jump_if!(condition(JmpCond::Le, Width::W32, r[d], r[s])),
-            Kind::Jsgt64Imm => jump_if!(condition(JmpCond::Sgt, Width::W64, r[d], imm)),
-            Kind::Jsgt64Reg => jump_if!(condition(JmpCond::Sgt, Width::W64, r[d], r[s])),
-            Kind::Jsgt32Imm => jump_if!(condition(JmpCond::Sgt, Width::W32, r[d], imm)),
-            Kind::Jsgt32Reg => jump_if!(condition(JmpCond::Sgt, Width::W32, r[d], r[s])),
-            Kind::Jsge64Imm => jump_if!(condition(JmpCond::Sge, Width::W64, r[d], imm)),
-            Kind::Jsge64Reg => jump_if!(condition(JmpCond::Sge, Width::W64, r[d], r[s])),
-            Kind::Jsge32Imm => jump_if!(condition(JmpCond::Sge, Width::W32, r[d], imm)),
-            Kind::Jsge32Reg => jump_if!(condition(JmpCond::Sge, Width::W32, r[d], r[s])),
-            Kind::Jslt64Imm => jump_if!(condition(JmpCond::Slt, Width::W64, r[d], imm)),
-            Kind::Jslt64Reg => jump_if!(condition(JmpCond::Slt, Width::W64, r[d], r[s])),
-            Kind::Jslt32Imm => jump_if!(condition(JmpCond::Slt, Width::W32, r[d], imm)),
-            Kind::Jslt32Reg => jump_if!(condition(JmpCond::Slt, Width::W32, r[d], r[s])),
-            Kind::Jsle64Imm => jump_if!(condition(JmpCond::Sle, Width::W64, r[d], imm)),
-            Kind::Jsle64Reg => jump_if!(condition(JmpCond::Sle, Width::W64, r[d], r[s])),
-            Kind::Jsle32Imm => jump_if!(condition(JmpCond::Sle, Width::W32, r[d], imm)),
-            Kind::Jsle32Reg => jump_if!(condition(JmpCond::Sle, Width::W32, r[d], r[s])),
+            Kind::Jeq64Imm => jump_if!(condition(JmpCond::Eq, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jeq64Reg => jump_if!(condition(JmpCond::Eq, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jeq32Imm => jump_if!(condition(JmpCond::Eq, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jeq32Reg => jump_if!(condition(JmpCond::Eq, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jne64Imm => jump_if!(condition(JmpCond::Ne, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jne64Reg => jump_if!(condition(JmpCond::Ne, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jne32Imm => jump_if!(condition(JmpCond::Ne, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jne32Reg => jump_if!(condition(JmpCond::Ne, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jset64Imm => jump_if!(condition(JmpCond::Set, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jset64Reg => jump_if!(condition(JmpCond::Set, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jset32Imm => jump_if!(condition(JmpCond::Set, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jset32Reg => jump_if!(condition(JmpCond::Set, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jgt64Imm => jump_if!(condition(JmpCond::Gt, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jgt64Reg => jump_if!(condition(JmpCond::Gt, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jgt32Imm => jump_if!(condition(JmpCond::Gt, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jgt32Reg => jump_if!(condition(JmpCond::Gt, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jge64Imm => jump_if!(condition(JmpCond::Ge, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jge64Reg => jump_if!(condition(JmpCond::Ge, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jge32Imm => jump_if!(condition(JmpCond::Ge, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jge32Reg => jump_if!(condition(JmpCond::Ge, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jlt64Imm => jump_if!(condition(JmpCond::Lt, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jlt64Reg => jump_if!(condition(JmpCond::Lt, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jlt32Imm => jump_if!(condition(JmpCond::Lt, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jlt32Reg => jump_if!(condition(JmpCond::Lt, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jle64Imm => jump_if!(condition(JmpCond::Le, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jle64Reg => jump_if!(condition(JmpCond::Le, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jle32Imm => jump_if!(condition(JmpCond::Le, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jle32Reg => jump_if!(condition(JmpCond::Le, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jsgt64Imm => jump_if!(condition(JmpCond::Sgt, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jsgt64Reg => jump_if!(condition(JmpCond::Sgt, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jsgt32Imm => jump_if!(condition(JmpCond::Sgt, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jsgt32Reg => jump_if!(condition(JmpCond::Sgt, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jsge64Imm => jump_if!(condition(JmpCond::Sge, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jsge64Reg => jump_if!(condition(JmpCond::Sge, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jsge32Imm => jump_if!(condition(JmpCond::Sge, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jsge32Reg => jump_if!(condition(JmpCond::Sge, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jslt64Imm => jump_if!(condition(JmpCond::Slt, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jslt64Reg => jump_if!(condition(JmpCond::Slt, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jslt32Imm => jump_if!(condition(JmpCond::Slt, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jslt32Reg => jump_if!(condition(JmpCond::Slt, Width::W32, r[op.d()], r[op.s()])),
+            Kind::Jsle64Imm => jump_if!(condition(JmpCond::Sle, Width::W64, r[op.d()], op.imm64())),
+            Kind::Jsle64Reg => jump_if!(condition(JmpCond::Sle, Width::W64, r[op.d()], r[op.s()])),
+            Kind::Jsle32Imm => jump_if!(condition(JmpCond::Sle, Width::W32, r[op.d()], op.imm64())),
+            Kind::Jsle32Reg => jump_if!(condition(JmpCond::Sle, Width::W32, r[op.d()], r[op.s()])),
 
             // RFC 9669 §4.3.1 Helper functions: r1-r5 in, r0 out. This project keeps r1-r5
             // intact (Linux clobbers them; its verifier forbids reading them afterwards).
@@ -278,7 +283,7 @@ pub(crate) fn execute<const METERED: bool>(
             // `callx`: the register holds a helper id, resolved now.
             Kind::Callx => {
                 poll(run.interrupt, pc)?;
-                r[0] = call_helper(run, r[d], &r, pc)?;
+                r[0] = call_helper(run, r[op.d()], &r, pc)?;
             }
             // RFC 9669 §4.3.2 Program-local functions. Linux is the tie-breaker for what a
             // call preserves and how deep calls go: r6-r9 are saved, the callee gets its own
@@ -317,7 +322,7 @@ pub(crate) fn execute<const METERED: bool>(
 /// The effective address of a load, store or atomic: base register plus the signed offset,
 /// wrapping around 2^64 like any register arithmetic (the bounds check then rejects it).
 #[inline(always)]
-fn address(r: &[u64; 16], base: usize, op: Op) -> u64 {
+fn address(r: &[u64; 16], base: usize, op: &Op) -> u64 {
     r[base & 15].wrapping_add(op.mem_offset())
 }
 
@@ -339,14 +344,13 @@ fn atomic(
     r: &mut [u64; 16],
     run: &Run<'_>,
     pc: usize,
-    op: Op,
+    op: &Op,
     width: Width,
     rmw: AtomicOp,
     fetch: bool,
 ) -> Result<(), ExecError> {
-    let d = usize::from(op.dst & 15);
-    let s = usize::from(op.src & 15);
-    let addr = address(r, d, op);
+    let s = op.s();
+    let addr = address(r, op.d(), op);
     let old = match width {
         Width::W32 => u64::from(
             run.memory

@@ -42,8 +42,12 @@ pub(crate) struct Memory<'a> {
 }
 
 impl<'a> Memory<'a> {
-    /// `stack` must point to `STACK_SIZE` bytes that stay valid and unaliased for `'a`.
-    pub fn new(stack: *mut u8, regions: &'a [Region]) -> Memory<'a> {
+    /// The memory of one run: the stack at `stack` and the run's `regions`.
+    ///
+    /// # Safety
+    /// `stack` must point to `STACK_SIZE` bytes that stay valid for reads and writes, and are
+    /// accessed only through this `Memory` (and helpers it hands the stack to), for `'a`.
+    pub unsafe fn new(stack: *mut u8, regions: &'a [Region]) -> Memory<'a> {
         Memory {
             stack,
             // Exposed so that helpers, which see the stack as a `Region` of addresses, may
@@ -140,7 +144,8 @@ impl<'a> Memory<'a> {
     /// `expected` (r0, for CMPXCHG) are already reduced to their low 32 bits.
     ///
     /// Atomics are checked as writes: they modify memory even when CMPXCHG ends up storing
-    /// nothing.
+    /// nothing. Linux is the tie-breaker for ordering, which the RFC leaves open: it orders the
+    /// fetching forms fully, so every form here is `SeqCst`, which is at least as strong.
     pub fn atomic32(
         &self,
         pc: usize,

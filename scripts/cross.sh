@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the test suite on other targets, for real, under emulation:
+#   ARM64 Linux   (aarch64-unknown-linux-gnu) under qemu user-mode emulation
+#   Windows x64   (x86_64-pc-windows-gnu)     under Wine
+# Installs what it needs (Debian packages, rustup targets) and builds the Wine shim.
+#
+# Usage: scripts/cross.sh [aarch64] [windows]     (default: both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(aarch64 windows)
+
+step() { printf '\n== %s\n' "$*"; }
+
+need_packages=()
+for target in "${targets[@]}"; do
+  case "$target" in
+    aarch64)
+      command -v qemu-aarch64 >/dev/null || need_packages+=(qemu-user)
+      command -v aarch64-linux-gnu-gcc >/dev/null || need_packages+=(gcc-aarch64-linux-gnu)
+      [ -d /usr/aarch64-linux-gnu/lib ] || need_packages+=(libc6-dev-arm64-cross)
+      ;;
+    windows)
+      command -v x86_64-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-x86-64)
+      command -v wine >/dev/null || need_packages+=(wine wine64)
+      ;;
+    *) echo "unknown target $target (aarch64, windows)" >&2; exit 2 ;;
+  esac
+done
+if [ ${#need_packages[@]} -gt 0 ]; then
+  step "installing ${need_packages[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+for target in "${targets[@]}"; do
+  case "$target" in
+    aarch64)
+      triple=aarch64-unknown-linux-gnu
+      rustup target add "$triple" >/dev/null 2>&1
+      step "tests on ARM64 Linux (qemu-aarch64)"
+      XBPF_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+        cargo test --workspace --release --target "$triple"
+      ;;
+    windows)
+      triple=x86_64-pc-windows-gnu
+      rustup target add "$triple" >/dev/null 2>&1
+      shim=target/wine-shim
+      mkdir -p "$shim"
+      x86_64-w64-mingw32-gcc -O2 -shared -o "$shim/bcryptprimitives.dll" \
+        scripts/wine/bcryptprimitives.c scripts/wine/bcryptprimitives.def -ladvapi32
+      export WINEPATH="$PWD/$shim" WINEDEBUG=-all
+      wineboot --init >/dev/null 2>&1 || true
+      step "tests on Windows x64 (Wine)"
+      cargo test --workspace --release --target "$triple"
+      ;;
+  esac
+done
+step "cross-target tests green"
