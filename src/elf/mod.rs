@@ -15,12 +15,14 @@
 mod btf;
 mod bytes;
 mod error;
+mod inspect;
 mod line_info;
 mod link;
 mod maps;
 mod raw;
 
 pub use error::{ElfError, ElfErrorKind, Location};
+pub use inspect::{Inspection, RelocationInfo, SectionInfo, SymbolInfo, inspect};
 pub use line_info::LineInfo;
 
 use crate::maps::MapSpec;
