@@ -14,3 +14,4 @@ pub mod runtime;
 pub use xbpf_conformance as conformance;
 pub use xbpf_interp as interp;
 pub use xbpf_isa as isa;
+pub use xbpf_jit as jit;

@@ -11,6 +11,8 @@ pub mod exec;
 pub mod insn;
 pub mod instruction;
 pub mod program;
+#[cfg(feature = "random")]
+pub mod random;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use disasm::disassemble;
