@@ -15,3 +15,4 @@ pub use xbpf_conformance as conformance;
 pub use xbpf_interp as interp;
 pub use xbpf_isa as isa;
 pub use xbpf_jit as jit;
+pub use xbpf_verifier as verifier;
