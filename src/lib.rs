@@ -9,6 +9,7 @@ pub mod engines;
 pub mod format;
 pub mod helpers;
 pub mod maps;
+pub mod program_types;
 pub mod runtime;
 
 pub use xbpf_conformance as conformance;

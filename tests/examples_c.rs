@@ -120,3 +120,32 @@ fn loop_callbacks_ring_buffer_queue_and_per_cpu_values() {
     let total: u64 = all.chunks(8).map(u64_le).sum();
     assert_eq!(total, 30);
 }
+
+#[test]
+fn verified_loading_accepts_safe_programs_and_names_the_source_line_of_unsafe_ones() {
+    use xbpf::program_types::{RegsArch, by_name, for_section};
+    let (runtime, _) = runtime_with_trace();
+    let object = runtime.load_elf(&object("maps_globals.o")).unwrap();
+    let hook = by_name("generic:8", RegsArch::X86_64).unwrap();
+    let program = runtime
+        .load_program_verified(&object, "xbpf", "count_bytes", &hook)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(runtime.run(program, &mut [0u8; 8]).unwrap(), 8);
+
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/verifier-corpus/");
+    let bytes = std::fs::read(format!("{corpus}build/wronghelper.o")).expect("the corpus");
+    let object = runtime.load_elf(&bytes).unwrap();
+    let program = &object.elf().programs()[0];
+    let ty = for_section(&program.section, RegsArch::X86_64).expect("an xdp program");
+    let error = runtime
+        .load_program_verified(
+            &object,
+            &program.section.clone(),
+            &program.function.clone(),
+            &ty,
+        )
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("verifier rejected"), "{message}");
+    assert!(message.contains("wronghelper.c"), "{message}");
+}

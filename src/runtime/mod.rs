@@ -45,6 +45,9 @@ pub struct RuntimeConfig {
     pub max_map_bytes: u64,
     /// A flag that stops running programs when set.
     pub interrupt: Option<Interrupt>,
+    /// Run programs the verifier accepted (`load_program_verified`) without runtime bounds
+    /// checks. Off by default: the checks stay as defence in depth.
+    pub trust_verifier: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +58,7 @@ impl Default for RuntimeConfig {
             cpus: default_cpus(),
             max_map_bytes: DEFAULT_MAX_MAP_BYTES,
             interrupt: None,
+            trust_verifier: false,
         }
     }
 }
@@ -93,6 +97,15 @@ pub enum RuntimeError {
     Prepare(#[from] PrepareError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error(
+        "the verifier rejected {section}/{function}:\n{}",
+        xbpf_verifier::diagnostics::text::render(rejection)
+    )]
+    Rejected {
+        section: String,
+        function: String,
+        rejection: Box<xbpf_verifier::Rejection>,
+    },
     #[error("tail call to program {0}, which does not exist")]
     BadTailCall(ProgramId),
     #[error("packet pointer field at ctx offset {offset} does not fit the context")]
@@ -271,9 +284,45 @@ impl Runtime {
         section: &str,
         function: &str,
     ) -> Result<ProgramId, RuntimeError> {
-        let id = self.prepare_from_object(object, section, function)?;
-        self.fill_program_slots(object)?;
+        let id = self.prepare_from_object(object, section, function, None)?;
+        self.fill_program_slots(object, None)?;
         Ok(id)
+    }
+
+    /// Like [`Runtime::load_program`], but the verifier must first accept the program (and
+    /// every program its program arrays name) as a program of type `program_type`. Rejections
+    /// name the instruction, the failed check and, with BTF line info, the C source line.
+    pub fn load_program_verified(
+        &self,
+        object: &LoadedObject,
+        section: &str,
+        function: &str,
+        program_type: &xbpf_verifier::ProgramType,
+    ) -> Result<ProgramId, RuntimeError> {
+        let id = self.prepare_from_object(object, section, function, Some(program_type))?;
+        self.fill_program_slots(object, Some(program_type))?;
+        Ok(id)
+    }
+
+    fn verify(
+        &self,
+        object: &LoadedObject,
+        program: &crate::elf::ElfProgram,
+        program_type: &xbpf_verifier::ProgramType,
+    ) -> Result<(), RuntimeError> {
+        let slots = Program::new(program.insns.clone())?;
+        let config = xbpf_verifier::VerifierConfig {
+            line_table: Some(crate::program_types::line_table(program)),
+            ..xbpf_verifier::VerifierConfig::default()
+        };
+        let maps = crate::program_types::map_descriptors(&object.elf);
+        xbpf_verifier::verify(&slots, program_type, &maps, &config)
+            .map(|_| ())
+            .map_err(|rejection| RuntimeError::Rejected {
+                section: program.section.clone(),
+                function: program.function.clone(),
+                rejection,
+            })
     }
 
     fn prepare_from_object(
@@ -281,6 +330,7 @@ impl Runtime {
         object: &LoadedObject,
         section: &str,
         function: &str,
+        verify_as: Option<&xbpf_verifier::ProgramType>,
     ) -> Result<ProgramId, RuntimeError> {
         let key = (section.to_owned(), function.to_owned());
         if let Some(id) = lock(&object.prepared).get(&key) {
@@ -294,13 +344,25 @@ impl Runtime {
                     section: section.into(),
                     function: function.into(),
                 })?;
-        let executable = self.prepare_elf_program(object, &program.insns, &program.functions, 0)?;
+        let checked = match verify_as {
+            Some(program_type) => {
+                self.verify(object, program, program_type)?;
+                !self.config.trust_verifier
+            }
+            None => true,
+        };
+        let executable =
+            self.prepare_elf_program(object, &program.insns, &program.functions, 0, checked)?;
         let id = self.add_executable(executable);
         lock(&object.prepared).insert(key, id);
         Ok(id)
     }
 
-    fn fill_program_slots(&self, object: &LoadedObject) -> Result<(), RuntimeError> {
+    fn fill_program_slots(
+        &self,
+        object: &LoadedObject,
+        verify_as: Option<&xbpf_verifier::ProgramType>,
+    ) -> Result<(), RuntimeError> {
         let mut filled = lock(&object.slots_filled);
         if *filled {
             return Ok(());
@@ -310,7 +372,7 @@ impl Runtime {
         for (index, spec) in object.elf.maps().iter().enumerate() {
             for (slot, target) in &spec.initial_slots {
                 if let SlotTarget::Program { section, function } = target {
-                    let program = self.prepare_from_object(object, section, function)?;
+                    let program = self.prepare_from_object(object, section, function, verify_as)?;
                     self.set_program_slot(object.map_ids[index], *slot, program)?;
                 }
             }
@@ -326,6 +388,7 @@ impl Runtime {
         insns: &[Insn],
         functions: &[(usize, String)],
         depth: usize,
+        bounds_checks: bool,
     ) -> Result<Box<dyn Executable>, RuntimeError> {
         let mut code_ref = |pc: usize, target: usize| -> Result<u64, RuntimeError> {
             let resolve_error = |message: String| RuntimeError::Resolve { pc, message };
@@ -345,12 +408,17 @@ impl Runtime {
                 .iter()
                 .find(|p| &p.function == name)
                 .ok_or_else(|| resolve_error(format!("function `{name}` not found")))?;
-            let executable =
-                self.prepare_elf_program(object, &callee.insns, &callee.functions, depth + 1)?;
+            let executable = self.prepare_elf_program(
+                object,
+                &callee.insns,
+                &callee.functions,
+                depth + 1,
+                bounds_checks,
+            )?;
             Ok(self.callbacks.insert(executable))
         };
         let resolved = resolve::resolve(insns, &object.map_ids, &self.maps, &mut code_ref)?;
-        self.prepare_slots(resolved)
+        self.prepare_slots(resolved, bounds_checks)
     }
 
     /// Prepares raw instructions. Map references (`lddw` src 1/5 and 2/6) index `maps`.
@@ -362,7 +430,7 @@ impl Runtime {
             })
         };
         let resolved = resolve::resolve(insns, maps, &self.maps, &mut no_code)?;
-        let executable = self.prepare_slots(resolved)?;
+        let executable = self.prepare_slots(resolved, true)?;
         Ok(self.add_executable(executable))
     }
 
@@ -375,7 +443,11 @@ impl Runtime {
         self.load_insns(&insns, maps)
     }
 
-    fn prepare_slots(&self, slots: Vec<Insn>) -> Result<Box<dyn Executable>, RuntimeError> {
+    fn prepare_slots(
+        &self,
+        slots: Vec<Insn>,
+        bounds_checks: bool,
+    ) -> Result<Box<dyn Executable>, RuntimeError> {
         let program = Program::new(slots)?;
         let helpers = self.helper_table();
         for (pc, instruction) in program.instructions() {
@@ -391,7 +463,7 @@ impl Runtime {
         }
         let config = ExecConfig {
             fuel: self.config.fuel,
-            bounds_checks: self.config.bounds_checks,
+            bounds_checks: self.config.bounds_checks && bounds_checks,
             helpers: Arc::new(helpers),
             interrupt: self.config.interrupt.clone(),
         };
