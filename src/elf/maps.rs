@@ -194,7 +194,7 @@ fn collect_legacy(
             }
         };
         let map_type = MapType::from_id(word(0));
-        let spec = MapSpec {
+        let mut spec = MapSpec {
             name,
             map_type,
             key_size: word(1),
@@ -206,6 +206,7 @@ fn collect_legacy(
             initial_slots: Vec::new(),
             origin: MapOrigin::Legacy,
         };
+        default_id_sizes(&mut spec);
         if map_type.holds_maps() {
             let inner_word = if def_size >= BPF_ELF_MAP_SIZE { 8 } else { 5 };
             inner_links.push((table.specs.len(), word(inner_word)));
@@ -341,6 +342,13 @@ fn btf_definition(
             _ => {}
         }
     }
+    default_id_sizes(&mut spec);
+    Ok((spec, values_offset))
+}
+
+/// Map-in-map and program array values are 4-byte ids (file descriptors in Linux); objects
+/// often leave the sizes 0 and let the loader fill them in, as libbpf and bpf_load do.
+fn default_id_sizes(spec: &mut MapSpec) {
     if spec.map_type.holds_maps() || spec.map_type == MapType::ProgArray {
         if spec.key_size == 0 {
             spec.key_size = 4;
@@ -349,7 +357,6 @@ fn btf_definition(
             spec.value_size = 4;
         }
     }
-    Ok((spec, values_offset))
 }
 
 /// `__uint(name, N)` is `int (*name)[N]`: N is the array length.
