@@ -4,6 +4,7 @@
 //! conformance runner for RFC 9669 bytecode. This crate is the facade over the workspace
 //! crates, plus program loading and the engine registry the CLI uses.
 
+pub mod corpus;
 pub mod elf;
 pub mod engines;
 pub mod format;

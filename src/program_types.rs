@@ -39,7 +39,7 @@ pub const TRACEPOINT_CONTEXT_SIZE: u32 = 4096;
 pub const RAW_TRACEPOINT_ARGS: u32 = 12;
 
 /// Helpers tracing programs may call besides the common ones.
-const TRACING_HELPERS: &[i32] = &[16, 25, 27, 35, 45, 67, 114, 115];
+const TRACING_HELPERS: &[i32] = &[16, 22, 25, 27, 35, 36, 37, 45, 55, 67, 80, 114, 115];
 
 fn with_ctx(name: &str, context: ContextLayout, helpers: &[i32]) -> ProgramType {
     let mut ty = ProgramType::generic(context.size);
@@ -71,7 +71,9 @@ fn fields(size: u32, ranges: &[(u32, u32, bool)]) -> ContextLayout {
 
 /// `kprobe/`, `kretprobe/`, `uprobe/`, `uretprobe/`: r1 points to the probed task's registers.
 pub fn kprobe(arch: RegsArch) -> ProgramType {
-    with_ctx("kprobe", read_only(arch.pt_regs_size()), TRACING_HELPERS)
+    let mut ty = with_ctx("kprobe", read_only(arch.pt_regs_size()), TRACING_HELPERS);
+    ty.helpers.extend(linux::set(&[linux::OVERRIDE_RETURN]));
+    ty
 }
 
 /// `tracepoint/`, `tp/`: r1 points to the tracepoint's record.
@@ -94,11 +96,14 @@ pub fn raw_tracepoint() -> ProgramType {
 
 /// `perf_event`: `struct bpf_perf_event_data { pt_regs regs; u64 sample_period; u64 addr; }`.
 pub fn perf_event(arch: RegsArch) -> ProgramType {
-    with_ctx(
+    let mut ty = with_ctx(
         "perf_event",
         read_only(arch.pt_regs_size() + 16),
         TRACING_HELPERS,
-    )
+    );
+    ty.helpers
+        .extend(linux::set(&[linux::PERF_PROG_READ_VALUE]));
+    ty
 }
 
 /// `sockops`: `struct bpf_sock_ops` (224 bytes); `reply`/`replylong` and `sk_txhash` are
@@ -222,6 +227,42 @@ pub fn for_section(section: &str, arch: RegsArch) -> Option<ProgramType> {
     })
 }
 
+/// The program type of a program in an object at `object_path`: by section prefix as libbpf
+/// does it; for sections without a known prefix, the convention of the PREVAIL sample set
+/// (which the verifier corpus follows): Cilium objects hold XDP programs when their file name
+/// says `xdp` and traffic-control programs otherwise (their sections are tail-call slots such
+/// as `2/1`, or names such as `from-netdev`); anything else is a socket filter.
+pub fn for_program(object_path: &str, section: &str, arch: RegsArch) -> ProgramType {
+    if let Some(ty) = for_section(section, arch) {
+        return ty;
+    }
+    let file_name = object_path.rsplit('/').next().unwrap_or(object_path);
+    if object_path.contains("cilium") {
+        if file_name.contains("xdp") {
+            return ProgramType::xdp();
+        }
+        return ProgramType::tc_classifier();
+    }
+    unspecified()
+}
+
+/// The type of a program whose section names no program type (`.text`, or a name a loader
+/// such as `tc ... sec NAME` attaches without a type): the context is read as a
+/// `struct __sk_buff` (as PREVAIL and its sample set assume), with direct packet access
+/// through its `data`/`data_end`/`data_meta` fields, every other field readable and writable,
+/// and every helper whose prototype is known (each call is still checked against it).
+pub fn unspecified() -> ProgramType {
+    let mut ty = ProgramType::tc_classifier();
+    ty.name = "unspec".into();
+    for field in &mut ty.context.fields {
+        if let FieldKind::Data { writable } = &mut field.kind {
+            *writable = true;
+        }
+    }
+    ty.helpers = linux::all();
+    ty
+}
+
 /// The program type called `name`: the names above, the verifier's own (`xdp`,
 /// `socket_filter`, `tc_classifier`), or `generic:SIZE` for a host hook with a SIZE-byte
 /// readable and writable context.
@@ -243,6 +284,7 @@ pub fn by_name(name: &str, arch: RegsArch) -> Option<ProgramType> {
         "cgroup_skb" => cgroup_skb(),
         "sk_skb" => sk_skb(),
         "lwt" => lwt(),
+        "unspec" => unspecified(),
         _ => return None,
     })
 }

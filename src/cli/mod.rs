@@ -4,6 +4,7 @@
 //! program was rejected; 2 bad usage or input that cannot be loaded (unreadable file, assembly
 //! error, invalid program).
 
+mod alloc_meter;
 mod asm;
 mod conformance;
 mod disasm;

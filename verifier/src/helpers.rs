@@ -29,6 +29,9 @@ pub enum ArgKind {
     MemReadOrNull,
     /// Writable memory whose size is the next argument, initialised by the helper.
     MemWrite,
+    /// Readable, initialised memory whose size is the next argument, which the helper may
+    /// also overwrite with numbers (an in/out structure such as `fib_lookup`'s parameters).
+    MemReadWrite,
     /// The size of the previous memory argument: a number greater than 0.
     Size,
     /// The size of the previous memory argument, possibly 0.
@@ -111,6 +114,9 @@ pub mod linux {
     pub const SKB_PULL_DATA: i32 = 39;
     pub const XDP_ADJUST_HEAD: i32 = 44;
     pub const REDIRECT_MAP: i32 = 51;
+    pub const PERF_PROG_READ_VALUE: i32 = 56;
+    pub const OVERRIDE_RETURN: i32 = 58;
+    pub const FIB_LOOKUP: i32 = 69;
     pub const XDP_ADJUST_META: i32 = 54;
     pub const XDP_ADJUST_TAIL: i32 = 65;
     pub const RINGBUF_OUTPUT: i32 = 130;
@@ -209,6 +215,36 @@ pub mod linux {
             87 => p("map_push_elem", &[MapPtr, MapValue, Number], Integer),
             88 => p("map_pop_elem", &[MapPtr, MapValueOut], Integer),
             89 => p("map_peek_elem", &[MapPtr, MapValueOut], Integer),
+            29 => p("skb_get_tunnel_opt", &[Ctx, MemWrite, Size], Integer),
+            30 => p("skb_set_tunnel_opt", &[Ctx, MemRead, Size], Integer),
+            33 => p("skb_under_cgroup", &[Ctx, MapPtr, Number], Integer),
+            36 => p("probe_write_user", &[Anything, MemRead, Size], Integer),
+            37 => p("current_task_under_cgroup", &[MapPtr, Number], Integer),
+            49 => p("setsockopt", &[Ctx, Number, Number, MemRead, Size], Integer),
+            52 => p("sk_redirect_map", &[Ctx, MapPtr, Number, Number], Integer),
+            53 => p("sock_map_update", &[Ctx, MapPtr, MapKey, Number], Integer),
+            55 => p(
+                "perf_event_read_value",
+                &[MapPtr, Number, MemWrite, Size],
+                Integer,
+            ),
+            56 => p("perf_prog_read_value", &[Ctx, MemWrite, Size], Integer),
+            57 => p(
+                "getsockopt",
+                &[Ctx, Number, Number, MemReadWrite, Size],
+                Integer,
+            ),
+            58 => p("override_return", &[Ctx, Number], Integer),
+            59 => p("sock_ops_cb_flags_set", &[Ctx, Number], Integer),
+            64 => p("bind", &[Ctx, MemRead, Size], Integer),
+            68 => p(
+                "skb_load_bytes_relative",
+                &[Ctx, Number, MemWrite, Size, Number],
+                Integer,
+            ),
+            69 => p("fib_lookup", &[Ctx, MemReadWrite, Size, Number], Integer),
+            70 => p("sock_hash_update", &[Ctx, MapPtr, MapKey, Number], Integer),
+            80 => p("get_current_cgroup_id", &[], Integer),
             112 => p(
                 "probe_read_user",
                 &[MemWrite, SizeOrZero, Anything],
@@ -240,6 +276,13 @@ pub mod linux {
             133 => p("ringbuf_discard", &[Anything, Number], Integer),
             _ => return None,
         })
+    }
+
+    /// Every prototype this table knows.
+    pub fn all() -> HelperSet {
+        (1..=256)
+            .filter_map(|id| prototype(id).map(|p| (id, p)))
+            .collect()
     }
 
     /// The prototypes of these ids (unknown ids are skipped).

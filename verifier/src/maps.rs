@@ -130,9 +130,20 @@ impl MapTable {
         table
     }
 
-    /// The map a program references by index (`lddw` immediate).
+    /// The map a program references by index (`lddw` immediate). Maps with equal descriptors
+    /// are indistinguishable to every check, so they share one id (the first such map's):
+    /// then a register holding one of several such maps (`m = c ? &a : &b`) keeps a map
+    /// type across joins.
     pub fn by_index(&self, index: u64) -> Option<MapId> {
-        (index < self.outer_count as u64).then_some(index as MapId)
+        if index >= self.outer_count as u64 {
+            return None;
+        }
+        let map = &self.maps[index as usize];
+        let first = self.maps[..self.outer_count]
+            .iter()
+            .position(|other| other == map)
+            .unwrap_or(index as usize);
+        Some(first as MapId)
     }
 
     pub fn get(&self, id: MapId) -> Option<&MapDescriptor> {
@@ -163,6 +174,13 @@ mod tests {
         outer.inner = Some(Box::new(MapDescriptor::new(MapType::Hash, 8, 16, 100)));
         let table = MapTable::new(&[MapDescriptor::new(MapType::Array, 4, 8, 1), outer]);
         assert_eq!(table.by_index(1), Some(1));
+        let twins = MapTable::new(&[
+            MapDescriptor::new(MapType::Hash, 4, 8, 10),
+            MapDescriptor::new(MapType::Hash, 4, 16, 10),
+            MapDescriptor::new(MapType::Hash, 4, 8, 10),
+        ]);
+        assert_eq!(twins.by_index(2), Some(0), "equal descriptors share an id");
+        assert_eq!(twins.by_index(1), Some(1));
         assert_eq!(
             table.by_index(2),
             None,

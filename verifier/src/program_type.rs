@@ -186,6 +186,7 @@ impl ProgramType {
             linux::REDIRECT_MAP,
             linux::XDP_ADJUST_META,
             linux::XDP_ADJUST_TAIL,
+            linux::FIB_LOOKUP,
         ]);
         ProgramType {
             name: "xdp".into(),
@@ -234,10 +235,14 @@ impl ProgramType {
             13,
             18,
             19,
+            20,
+            21,
             linux::REDIRECT,
             linux::PERF_EVENT_OUTPUT,
             linux::SKB_LOAD_BYTES,
             linux::CSUM_DIFF,
+            29,
+            30,
             31,
             32,
             34,
@@ -248,6 +253,8 @@ impl ProgramType {
             43,
             48,
             50,
+            68,
+            linux::FIB_LOOKUP,
         ]));
         ty
     }

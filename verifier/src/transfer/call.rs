@@ -91,7 +91,10 @@ impl Machine<'_> {
                         what,
                     )?;
                 }
-                ArgKind::MemRead | ArgKind::MemReadOrNull | ArgKind::MemWrite => {
+                ArgKind::MemRead
+                | ArgKind::MemReadOrNull
+                | ArgKind::MemWrite
+                | ArgKind::MemReadWrite => {
                     let size_reg = Reg::new(n as u8 + 1).filter(|_| n < 5).ok_or_else(|| {
                         arg_error(
                             proto,
@@ -137,6 +140,20 @@ impl Machine<'_> {
                     };
                     if hi > 0 {
                         self.helper_memory(state, proto, reg, &value, lo, hi, mode, "memory")?;
+                        if kind == ArgKind::MemReadWrite {
+                            // Initialised and pointer-free (just checked): the helper may
+                            // overwrite any of these bytes with numbers.
+                            self.helper_memory(
+                                state,
+                                proto,
+                                reg,
+                                &value,
+                                hi,
+                                hi,
+                                Mode::Write,
+                                "memory",
+                            )?;
+                        }
                     }
                 }
                 ArgKind::Size | ArgKind::SizeOrZero => {
