@@ -169,6 +169,10 @@ fn collect_legacy(
         return Ok(());
     }
     let default_size = data.len() as u64 / symbols.len() as u64;
+    // `struct bpf_elf_map` names its inner map template by id: the outer map's `inner_id`
+    // (8th word) is the template's `id` (6th word); `inner_idx` is a slot, not a map index.
+    let mut elf_map_ids: Vec<(u32, usize)> = Vec::new();
+    let mut inner_by_id: Vec<(usize, u32)> = Vec::new();
     for (name, offset, size) in symbols {
         let def_size = if size > 0 { size } else { default_size };
         let location = || raw.offset_location(section, offset);
@@ -207,9 +211,16 @@ fn collect_legacy(
             origin: MapOrigin::Legacy,
         };
         default_id_sizes(&mut spec);
+        if def_size >= BPF_ELF_MAP_SIZE && word(5) != 0 {
+            elf_map_ids.push((word(5), table.specs.len()));
+        }
         if map_type.holds_maps() {
-            let inner_word = if def_size >= BPF_ELF_MAP_SIZE { 8 } else { 5 };
-            inner_links.push((table.specs.len(), word(inner_word)));
+            if def_size >= BPF_ELF_MAP_SIZE && word(7) != 0 {
+                inner_by_id.push((table.specs.len(), word(7)));
+            } else {
+                let inner_word = if def_size >= BPF_ELF_MAP_SIZE { 8 } else { 5 };
+                inner_links.push((table.specs.len(), word(inner_word)));
+            }
         }
         table.specs.push(spec);
         table.sites.push(MapSite {
@@ -218,6 +229,17 @@ fn collect_legacy(
             size: def_size,
             is_data: false,
         });
+    }
+    for (outer, inner_id) in inner_by_id {
+        let Some(&(_, inner)) = elf_map_ids.iter().find(|(id, _)| *id == inner_id) else {
+            return Err(ElfError::new(
+                raw.offset_location(table.sites[outer].section, table.sites[outer].offset),
+                ElfErrorKind::MapDefinition(format!(
+                    "inner map id {inner_id} names no map of the section"
+                )),
+            ));
+        };
+        inner_links.push((outer, inner as u32));
     }
     Ok(())
 }
