@@ -16,10 +16,12 @@ use crate::domain::interval::{Scalar, Thresholds};
 use crate::domain::stack::StackFrame;
 use crate::domain::state::State;
 use crate::domain::types::{Region, ValueType};
+use crate::liveness::{self, RegSet};
 use crate::report::{RegisterValue, Rejection, Stats};
 use crate::transfer::{Flow, Machine};
 use petgraph::graph::NodeIndex;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 use xbpf_isa::exec::MAX_CALL_FRAMES;
 use xbpf_isa::{CallTarget, Instruction, Program};
 
@@ -45,6 +47,8 @@ pub(crate) struct Analyzer<'a> {
     /// Loop-head visits at program exits (termination check).
     pub loop_bound: Option<i64>,
     pub invariants: BTreeMap<usize, Vec<String>>,
+    /// Live registers at each block start, per function entry.
+    pub liveness: HashMap<usize, Rc<Vec<RegSet>>>,
     pub stats: Stats,
 }
 
@@ -58,7 +62,11 @@ struct FunctionRun<'f> {
     entry: Disjunction,
     pre: Vec<Option<Disjunction>>,
     edge_out: Vec<Option<Disjunction>>,
+    /// Whether some state ever flowed along each edge (for rejection paths).
+    edge_feasible: Vec<bool>,
     block_exits: Vec<Option<Disjunction>>,
+    /// Live registers at each block start.
+    live: Rc<Vec<RegSet>>,
     checking: bool,
 }
 
@@ -83,6 +91,11 @@ impl<'a> Analyzer<'a> {
             .expect("local call targets are functions");
         self.stats.function_analyses += 1;
         let nodes = func.graph.node_count();
+        let live = self
+            .liveness
+            .entry(entry_pc)
+            .or_insert_with(|| Rc::new(liveness::live_in(self.program, func)))
+            .clone();
         let mut run = FunctionRun {
             func,
             chain,
@@ -90,16 +103,36 @@ impl<'a> Analyzer<'a> {
             entry,
             pre: vec![None; nodes],
             edge_out: vec![None; func.graph.edge_count()],
+            edge_feasible: vec![false; func.graph.edge_count()],
             block_exits: vec![None; nodes],
+            live,
             checking: false,
         };
-        self.iterate(&mut run, &func.wto)?;
-        if checking {
-            run.checking = true;
-            let mut order = Vec::new();
-            flatten(&func.wto, &mut order);
-            for node in order {
-                self.execute(&mut run, node)?;
+        // A block outside every loop is executed once, from its final state (all its
+        // predecessors come before it in the order), so it is checked right away and its
+        // states are dropped once its successors took them. A loop is iterated to its
+        // fixpoint first, then its blocks are checked in one more pass.
+        for element in &func.wto {
+            match element {
+                crate::wto::WtoElement::Vertex(node) => {
+                    let n = node.index();
+                    run.pre[n] = Some(self.incoming(&mut run, *node, true));
+                    run.checking = checking;
+                    self.execute(&mut run, *node)?;
+                    run.pre[n] = None;
+                }
+                crate::wto::WtoElement::Component { head, body } => {
+                    run.checking = false;
+                    self.component(&mut run, *head, body)?;
+                    if checking {
+                        run.checking = true;
+                        let mut order = vec![*head];
+                        flatten(body, &mut order);
+                        for node in order {
+                            self.execute(&mut run, node)?;
+                        }
+                    }
+                }
             }
         }
         let mut exits = Disjunction::new();
@@ -117,7 +150,7 @@ impl<'a> Analyzer<'a> {
         for element in elements {
             match element {
                 crate::wto::WtoElement::Vertex(node) => {
-                    run.pre[node.index()] = Some(self.incoming(run, *node));
+                    run.pre[node.index()] = Some(self.incoming(run, *node, false));
                     self.execute(run, *node)?;
                 }
                 crate::wto::WtoElement::Component { head, body } => {
@@ -137,7 +170,7 @@ impl<'a> Analyzer<'a> {
         let h = head.index();
         let mut round = 0u32;
         loop {
-            let incoming = self.incoming(run, head);
+            let incoming = self.incoming(run, head, false);
             let next = match run.pre[h].take() {
                 None => incoming,
                 Some(old) => {
@@ -179,7 +212,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         for _ in 0..self.config.narrowing_iterations {
-            let incoming = self.incoming(run, head);
+            let incoming = self.incoming(run, head, false);
             if run.pre[h]
                 .as_ref()
                 .is_some_and(|current| current.is_subset_of(&incoming))
@@ -193,15 +226,25 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
-    /// The join of the states flowing into a block.
-    fn incoming(&self, run: &FunctionRun<'_>, node: NodeIndex) -> Disjunction {
+    /// The join of the states flowing into a block; with `consume`, the edges' states are
+    /// taken (nothing reads them again).
+    fn incoming(&self, run: &mut FunctionRun<'_>, node: NodeIndex, consume: bool) -> Disjunction {
         let mut result = if node == run.func.entry_node {
             run.entry.clone()
         } else {
             Disjunction::new()
         };
         for (edge, _) in run.func.incoming(node) {
-            if let Some(states) = &run.edge_out[edge.index()] {
+            let slot = &mut run.edge_out[edge.index()];
+            if consume {
+                if let Some(states) = slot.take() {
+                    result = if result.is_empty() {
+                        states
+                    } else {
+                        result.join(&states, self.cap())
+                    };
+                }
+            } else if let Some(states) = slot {
                 result = result.join(states, self.cap());
             }
         }
@@ -308,13 +351,19 @@ impl<'a> Analyzer<'a> {
             }
             d
         };
-        let mut taken = Some(gather(taken));
-        let mut fall = Some(gather(states));
-        for (edge, _, kind) in run.func.outgoing(node).collect::<Vec<_>>() {
-            let out = match kind {
+        let mut taken = Some(taken);
+        let mut fall = Some(states);
+        for (edge, target, kind) in run.func.outgoing(node).collect::<Vec<_>>() {
+            let mut out = match kind {
                 EdgeKind::Taken => taken.take().unwrap_or_default(),
                 EdgeKind::FallThrough => fall.take().unwrap_or_default(),
             };
+            let live = run.live[target.index()];
+            for state in &mut out {
+                state.forget_dead(live);
+            }
+            let out = gather(out);
+            run.edge_feasible[edge.index()] = !out.is_empty();
             run.edge_out[edge.index()] = Some(out);
         }
         run.block_exits[n] = Some(gather(exits));
@@ -546,9 +595,7 @@ impl<'a> Analyzer<'a> {
                 break;
             }
             for (edge, next, _) in run.func.outgoing(current) {
-                let feasible = run.edge_out[edge.index()]
-                    .as_ref()
-                    .is_some_and(|d| !d.is_empty());
+                let feasible = run.edge_feasible[edge.index()];
                 if feasible && !seen[next.index()] {
                     seen[next.index()] = true;
                     parent[next.index()] = Some(current);

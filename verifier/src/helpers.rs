@@ -231,7 +231,7 @@ pub mod linux {
             56 => p("perf_prog_read_value", &[Ctx, MemWrite, Size], Integer),
             57 => p(
                 "getsockopt",
-                &[Ctx, Number, Number, MemReadWrite, Size],
+                &[Ctx, Number, Number, MemWrite, Size],
                 Integer,
             ),
             58 => p("override_return", &[Ctx, Number], Integer),
@@ -265,6 +265,7 @@ pub mod linux {
                 &[MemWrite, SizeOrZero, Anything],
                 Integer,
             ),
+            118 => p("jiffies64", &[], Integer),
             125 => p("ktime_get_boot_ns", &[], Integer),
             130 => p(
                 "ringbuf_output",
@@ -292,9 +293,9 @@ pub mod linux {
             .collect()
     }
 
-    /// Helpers any program type can use: maps, time, random numbers, printing, probe reads,
-    /// ring buffers.
+    /// Helpers any program type can use: maps, time (`ktime_get_ns`, `jiffies64`, ...),
+    /// random numbers, printing, probe reads, ring buffers.
     pub const COMMON: &[i32] = &[
-        1, 2, 3, 4, 5, 6, 7, 8, 12, 14, 15, 87, 88, 89, 112, 113, 125, 130, 131, 132, 133,
+        1, 2, 3, 4, 5, 6, 7, 8, 12, 14, 15, 87, 88, 89, 112, 113, 118, 125, 130, 131, 132, 133,
     ];
 }

@@ -39,6 +39,7 @@ pub mod diagnostics;
 pub mod domain;
 mod fixpoint;
 pub mod helpers;
+pub mod liveness;
 pub mod maps;
 pub mod program_type;
 pub mod report;
@@ -101,6 +102,7 @@ pub fn verify(
         exit: None,
         loop_bound: None,
         invariants: Default::default(),
+        liveness: Default::default(),
         stats: Stats {
             instructions: program.instructions().count(),
             ..Stats::default()

@@ -101,6 +101,23 @@ impl MapDescriptor {
     }
 }
 
+impl MapDescriptor {
+    /// Whether every check treats the two maps alike: same type, key and value sizes,
+    /// writability and inner map. The number of entries matters to no check (keys of array
+    /// maps are not bounds-checked by the verifier: a lookup out of range returns null).
+    pub fn same_shape(&self, other: &MapDescriptor) -> bool {
+        self.map_type == other.map_type
+            && self.key_size == other.key_size
+            && self.value_size == other.value_size
+            && self.read_only == other.read_only
+            && match (&self.inner, &other.inner) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.same_shape(b),
+                _ => false,
+            }
+    }
+}
+
 /// The maps of one verification: the caller's table, then inner maps.
 #[derive(Clone, Debug, Default)]
 pub struct MapTable {
@@ -130,8 +147,8 @@ impl MapTable {
         table
     }
 
-    /// The map a program references by index (`lddw` immediate). Maps with equal descriptors
-    /// are indistinguishable to every check, so they share one id (the first such map's):
+    /// The map a program references by index (`lddw` immediate). Maps of the same shape (see
+    /// [`MapDescriptor::same_shape`]) are indistinguishable to every check, so they share one id (the first such map's):
     /// then a register holding one of several such maps (`m = c ? &a : &b`) keeps a map
     /// type across joins.
     pub fn by_index(&self, index: u64) -> Option<MapId> {
@@ -141,7 +158,7 @@ impl MapTable {
         let map = &self.maps[index as usize];
         let first = self.maps[..self.outer_count]
             .iter()
-            .position(|other| other == map)
+            .position(|other| other.same_shape(map))
             .unwrap_or(index as usize);
         Some(first as MapId)
     }
@@ -177,9 +194,9 @@ mod tests {
         let twins = MapTable::new(&[
             MapDescriptor::new(MapType::Hash, 4, 8, 10),
             MapDescriptor::new(MapType::Hash, 4, 16, 10),
-            MapDescriptor::new(MapType::Hash, 4, 8, 10),
+            MapDescriptor::new(MapType::Hash, 4, 8, 99),
         ]);
-        assert_eq!(twins.by_index(2), Some(0), "equal descriptors share an id");
+        assert_eq!(twins.by_index(2), Some(0), "same-shaped maps share an id");
         assert_eq!(twins.by_index(1), Some(1));
         assert_eq!(
             table.by_index(2),

@@ -296,7 +296,8 @@ fn return_ranges_of_program_types_are_checked() {
 
 #[test]
 fn invariants_are_collected_on_request() {
-    let source = "ldxb %r2, [%r1+0]\njgt %r2, 9, +2\nmov %r0, %r2\nexit\nmov %r0, 0\nexit";
+    // Invariants show the registers live at each instruction (dead ones are forgotten).
+    let source = "ldxb %r2, [%r1+0]\njgt %r2, 9, +2\nmov %r0, %r2\nexit\nmov %r0, %r2\nexit";
     let config = VerifierConfig {
         collect_invariants: true,
         ..VerifierConfig::default()

@@ -62,10 +62,28 @@ impl Disjunction {
         } else if self.states.len() < cap.max(1) {
             self.states.push((key, state));
         } else {
-            let i = self.closest(&key);
-            let merged = merge(&self.states[i].1, &state);
+            // Full: merge the two most similar states, the new one included, so that the
+            // distinctions that matter most (register types and flags) are the last to go.
+            self.states.push((key, state));
+            let (i, j) = self.most_similar_pair();
+            let (_, other) = self.states.remove(j);
+            let merged = merge(&self.states[i].1, &other);
             self.replace(i, merged, &merge);
         }
+    }
+
+    /// The indices `i < j` of the two states whose keys share the most components.
+    fn most_similar_pair(&self) -> (usize, usize) {
+        let mut best = (0, 1, 0);
+        for j in 1..self.states.len() {
+            for i in 0..j {
+                let similarity = self.states[i].0.similarity(&self.states[j].0);
+                if similarity > best.2 || (i, j) == (0, 1) {
+                    best = (i, j, similarity.max(best.2));
+                }
+            }
+        }
+        (best.0, best.1)
     }
 
     /// Puts a merged state at `i`; if its key changed into another state's key, merges those.
@@ -78,12 +96,6 @@ impl Disjunction {
             let merged = merge(&self.states[i].1, &other);
             self.replace(i, merged, merge);
         }
-    }
-
-    fn closest(&self, key: &PartitionKey) -> usize {
-        (0..self.states.len())
-            .max_by_key(|&i| self.states[i].0.similarity(key))
-            .unwrap_or(0)
     }
 
     /// The union of two disjunctions.

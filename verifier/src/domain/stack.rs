@@ -102,6 +102,11 @@ impl StackFrame {
         bit(&self.init, byte)
     }
 
+    /// The initialised-bytes bitmap (for partitioning states by what they initialised).
+    pub fn init_words(&self) -> &[u64] {
+        &self.init
+    }
+
     pub fn cells(&self) -> &[Cell] {
         &self.cells
     }

@@ -43,11 +43,15 @@ pub struct State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PartitionKey {
     regs: [u32; NREGS],
-    stack: u64,
+    /// The types of spilled pointers and of the callers' saved registers.
+    cells: u64,
+    /// The initialised stack bytes.
+    init: u64,
 }
 
 impl PartitionKey {
-    /// How many components two keys share (to choose where a state goes when the cap is hit).
+    /// How alike two keys are, to choose which states merge when the cap is hit: register
+    /// classes weigh most, then spilled pointer types, then which stack bytes are initialised.
     pub fn similarity(&self, other: &PartitionKey) -> usize {
         let regs = self
             .regs
@@ -55,7 +59,21 @@ impl PartitionKey {
             .zip(other.regs.iter())
             .filter(|(a, b)| a == b)
             .count();
-        regs + usize::from(self.stack == other.stack)
+        4 * regs + 2 * usize::from(self.cells == other.cells) + usize::from(self.init == other.init)
+    }
+}
+
+/// A register's part of the partition key: its type, and for a number whether it is the
+/// constant 0, another constant, or not constant. Compilers turn a check into a flag (`err =
+/// p + 4 > end ? -22 : 0; if (err) ...`): keeping the state where the flag is 0 apart from the
+/// one where it is an error code keeps the bound the check proved until the flag is tested.
+/// A loop counter contributes at most two classes (0, then other constants), so the number of
+/// disjuncts stays bounded.
+fn partition_code(value: &Value) -> u32 {
+    match (value.ty, value.scalar.as_constant()) {
+        (ValueType::Number, Some(0)) => u32::MAX,
+        (ValueType::Number, Some(_)) => u32::MAX - 1,
+        _ => type_code(value),
     }
 }
 
@@ -145,6 +163,16 @@ impl State {
             direct
         } else {
             direct.min(unary as i64)
+        }
+    }
+
+    /// Forgets the registers outside `live` (a bit per register): they are written before
+    /// being read on every path from here, so their values cannot matter.
+    pub fn forget_dead(&mut self, live: u16) {
+        for r in 0..NREGS {
+            if live & (1 << r) == 0 && self.regs[r].is_initialized() {
+                self.set(r, Value::UNINIT);
+            }
         }
     }
 
@@ -387,12 +415,17 @@ impl State {
         }
     }
 
-    /// The partition key: the types of the registers, of the spilled pointers and of the
-    /// callers' saved registers.
+    /// The partition key: the types (and zero/constant classes) of the registers, the types of
+    /// the spilled pointers and of the callers' saved registers, and the initialised stack
+    /// bytes.
     pub fn key(&self) -> PartitionKey {
-        let regs = std::array::from_fn(|r| type_code(&self.regs[r]));
+        let regs = std::array::from_fn(|r| partition_code(&self.regs[r]));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut init = std::collections::hash_map::DefaultHasher::new();
         for stack in &self.stacks {
+            // Paths that initialised different stack bytes stay apart: joining them would
+            // keep only the bytes both initialised.
+            stack.init_words().hash(&mut init);
             for cell in stack.cells() {
                 if !cell.value.is_number() {
                     (cell.start, type_code(&cell.value)).hash(&mut hasher);
@@ -406,7 +439,8 @@ impl State {
         }
         PartitionKey {
             regs,
-            stack: hasher.finish(),
+            cells: hasher.finish(),
+            init: init.finish(),
         }
     }
 

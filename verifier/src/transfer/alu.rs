@@ -133,7 +133,7 @@ impl Machine<'_> {
                 Ok(Flow::Next)
             }
             (ValueType::Pointer(ra, _), ValueType::Pointer(rb, _)) => {
-                if op != AluOp::Sub || width == Width::W32 {
+                if op != AluOp::Sub {
                     return Err(arithmetic(
                         format!(
                             "{} of two pointers (r{} = {a}, {src_name} = {b})",
@@ -164,6 +164,13 @@ impl Machine<'_> {
                         let zone_range = Scalar::signed_range(lo.saturating_neg(), hi);
                         difference = difference.meet(&zone_range).unwrap_or(difference);
                     }
+                }
+                if width == Width::W32 {
+                    // The regions' base cancels out of the low 32 bits too (Linux allows the
+                    // 32-bit form and gives an unknown number; the offsets say more).
+                    state.zone.forget(d);
+                    state.regs[d] = Value::number(Scalar::from_view(difference.view(32)));
+                    return Ok(Flow::Next);
                 }
                 match b.scalar.as_constant() {
                     Some(c) if shift_is_exact(&a.scalar, (c as i64).wrapping_neg()) => {
