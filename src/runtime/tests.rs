@@ -208,3 +208,46 @@ fn packet_pointers_are_filled_into_the_context() {
         Err(RuntimeError::PacketField { offset: 12 })
     ));
 }
+
+/// Two preparations of one program run at once on two threads, sharing a map: atomic adds
+/// from both land in the same value.
+#[test]
+fn programs_share_maps_across_threads() {
+    let runtime = runtime();
+    let map = runtime
+        .create_map(&MapSpec::new("total", MapType::Array, 4, 8, 1))
+        .unwrap();
+    let source = "
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, 0
+        call 1
+        jeq %r0, 0, +2
+        mov %r1, 1
+        lock add [%r0], %r1
+        mov %r0, 0
+        exit
+    ";
+    let insns = asm(source, &[(3, 0)]);
+    let programs = [
+        runtime.load_insns(&insns, &[map]).unwrap(),
+        runtime.load_insns(&insns, &[map]).unwrap(),
+    ];
+    std::thread::scope(|scope| {
+        for program in programs {
+            let runtime = &runtime;
+            scope.spawn(move || {
+                for _ in 0..1000 {
+                    runtime.run(program, &mut []).unwrap();
+                }
+            });
+        }
+    });
+    let value = runtime
+        .map(map)
+        .unwrap()
+        .lookup(&0u32.to_le_bytes())
+        .unwrap();
+    assert_eq!(u64::from_le_bytes(value.try_into().unwrap()), 2000);
+}
