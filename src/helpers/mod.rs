@@ -16,7 +16,10 @@ use crate::maps::cpu::current_cpu;
 use crate::maps::{Lookup, Map, MapRegistry, MapType, handle_of};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
-use xbpf_isa::{Executable, HelperContext, HelperError, HelperTable, MemoryMap, Region, RunInput};
+use xbpf_isa::exec::MemoryFault;
+use xbpf_isa::{
+    Access, Executable, HelperContext, HelperError, HelperTable, MemoryMap, Region, RunInput,
+};
 
 /// Helper ids (Linux `enum bpf_func_id`).
 pub mod id {
@@ -337,6 +340,20 @@ fn probe_memory(env: &HelperEnv, ctx: &HelperContext<'_>) -> MemoryMap {
     memory
 }
 
+/// Fails unless the program may write `size` bytes at `dst` (checked before any buffer of
+/// that size is allocated).
+fn writable(ctx: &HelperContext<'_>, dst: u64, size: usize) -> Result<(), HelperError> {
+    if ctx.memory().allows(dst, size as u64, Access::Write) {
+        Ok(())
+    } else {
+        Err(HelperError::Memory(MemoryFault {
+            addr: dst,
+            size: size as u64,
+            access: Access::Write,
+        }))
+    }
+}
+
 /// `probe_read(dst, size, src)`: copies, or zeroes `dst` and returns -EFAULT (as Linux does).
 fn probe_read(
     env: &HelperEnv,
@@ -344,6 +361,7 @@ fn probe_read(
     args: [u64; 5],
 ) -> Result<u64, HelperError> {
     let (dst, size, src) = (args[0], args[1] as u32 as usize, args[2]);
+    writable(ctx, dst, size)?;
     match probe_memory(env, ctx).read(src, size) {
         Ok(bytes) => {
             ctx.memory().write(dst, &bytes)?;
@@ -367,6 +385,7 @@ fn probe_read_str(
     if size == 0 {
         return Ok(0);
     }
+    writable(ctx, dst, size)?;
     match probe_memory(env, ctx).read_c_str(src, size - 1) {
         Ok(mut bytes) => {
             bytes.push(0);
@@ -445,6 +464,7 @@ fn get_current_comm(
     if size == 0 {
         return Ok(errno(EINVAL));
     }
+    writable(ctx, args[0], size)?;
     let mut buffer = vec![0u8; size];
     let len = env.host.comm.len().min(size - 1).min(15);
     buffer[..len].copy_from_slice(&env.host.comm[..len]);
