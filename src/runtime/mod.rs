@@ -107,8 +107,8 @@ pub enum RuntimeError {
         function: String,
         rejection: Box<xbpf_verifier::Rejection>,
     },
-    #[error("tail call to program {0}, which does not exist")]
-    BadTailCall(ProgramId),
+    #[error("a helper ended the run with a tail call but named no target program")]
+    TailCallWithoutTarget,
     #[error("packet pointer field at ctx offset {offset} does not fit the context")]
     PacketField { offset: usize },
     #[error("packet address {addr:#x} does not fit the {width}-byte context field")]
@@ -349,7 +349,9 @@ impl Runtime {
         for (index, spec) in elf.maps().iter().enumerate() {
             for (slot, target) in &spec.initial_slots {
                 if let SlotTarget::Map(inner) = target {
-                    let inner_id = *map_ids.get(*inner).ok_or(RuntimeError::NoSuchMap(0))?;
+                    let inner_id = *map_ids
+                        .get(*inner)
+                        .ok_or(RuntimeError::NoSuchMap(*inner as MapId))?;
                     self.set_inner_map(map_ids[index], &slot.to_le_bytes(), inner_id)?;
                 }
             }
@@ -744,7 +746,8 @@ impl Runtime {
             let result = lock(&executable).run(input);
             match result {
                 Err(ExecError::TailCall { .. }) => {
-                    current = tail_call::take_pending().ok_or(RuntimeError::BadTailCall(0))?;
+                    current =
+                        tail_call::take_pending().ok_or(RuntimeError::TailCallWithoutTarget)?;
                 }
                 other => return Ok(other?),
             }
