@@ -8,6 +8,7 @@
 
 mod names;
 pub mod printf;
+pub mod redirect;
 pub mod tail_call;
 
 pub use names::linux_helper_name;
@@ -36,6 +37,7 @@ pub mod id {
     pub const GET_CURRENT_UID_GID: u32 = 15;
     pub const GET_CURRENT_COMM: u32 = 16;
     pub const PERF_EVENT_OUTPUT: u32 = 25;
+    pub const REDIRECT_MAP: u32 = 51;
     pub const CSUM_DIFF: u32 = 28;
     pub const GET_NUMA_NODE_ID: u32 = 42;
     pub const PROBE_READ_STR: u32 = 45;
@@ -258,6 +260,7 @@ pub fn register_linux_helpers(table: &mut HelperTable, env: &HelperEnv) {
     );
     register(table, id::RINGBUF_QUERY, Box::new(ringbuf_query));
     register(table, id::SNPRINTF, Box::new(snprintf));
+    register(table, id::REDIRECT_MAP, Box::new(redirect::redirect_map));
     register(table, id::LOOP, Box::new(bpf_loop));
 }
 

@@ -738,6 +738,7 @@ impl Runtime {
     /// 33 in a chain.
     pub fn run_input(&self, program: ProgramId, input: &RunInput<'_>) -> Result<u64, RuntimeError> {
         tail_call::begin_chain();
+        crate::helpers::redirect::clear();
         let mut current = program;
         loop {
             let executable = self

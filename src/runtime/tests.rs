@@ -251,3 +251,38 @@ fn programs_share_maps_across_threads() {
         .unwrap();
     assert_eq!(u64::from_le_bytes(value.try_into().unwrap()), 2000);
 }
+
+#[test]
+fn redirect_map_redirects_to_entries_the_host_set() {
+    use crate::helpers::redirect::{Redirect, take_redirect};
+    let runtime = runtime();
+    let devmap = runtime
+        .create_map(&MapSpec::new("tx_port", MapType::Devmap, 4, 4, 8))
+        .unwrap();
+    runtime
+        .map(devmap)
+        .unwrap()
+        .update(&3u32.to_le_bytes(), &9u32.to_le_bytes(), BPF_ANY)
+        .unwrap();
+    let source = "lddw %r1, 0\nldxw %r2, [%r1+0]\nmov %r3, 2\ncall 51\nexit\n";
+    // r2 = the key, read from the context (the lddw is patched to the map, r1 reloaded first)
+    let source = source.replace("ldxw %r2, [%r1+0]", "ldxw %r2, [%r6+0]");
+    let source = format!("mov %r6, %r1\n{source}");
+    let program = runtime
+        .load_insns(&asm(&source, &[(1, 0)]), &[devmap])
+        .unwrap();
+    assert_eq!(runtime.run(program, &mut 3u32.to_le_bytes()).unwrap(), 4);
+    assert_eq!(
+        take_redirect(),
+        Some(Redirect {
+            map: devmap,
+            key: 3
+        })
+    );
+    assert_eq!(
+        runtime.run(program, &mut 5u32.to_le_bytes()).unwrap(),
+        2,
+        "XDP_PASS"
+    );
+    assert_eq!(take_redirect(), None);
+}
