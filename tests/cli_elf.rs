@@ -228,3 +228,30 @@ fn verification_failures_exit_1_with_the_diagnostic() {
     );
     assert!(message.contains("wronghelper.c:21"), "{message}");
 }
+
+#[test]
+fn repeated_runs_report_timing_and_keep_their_maps() {
+    let output = xbpf(&[
+        "run",
+        "examples/c/tail_calls.o",
+        "--function",
+        "dispatch",
+        "--mem",
+        "00 02",
+        "--repeat",
+        "3",
+        "--dump-maps",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("runs=3 min_ns="),
+        "{}",
+        stderr(&output)
+    );
+    // three runs through every stage: each visit counter is 3
+    assert!(
+        stdout(&output).contains(r#"{"key": "03000000", "value": "0300000000000000"}"#),
+        "{}",
+        stdout(&output)
+    );
+}

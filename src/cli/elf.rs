@@ -73,6 +73,9 @@ pub struct RunRequest<'a> {
     /// Verify against the section's program type first.
     pub verify: bool,
     pub runs: u64,
+    /// Print `runs=N min_ns=… median_ns=…` on stderr (context and packet reset outside the
+    /// timed part).
+    pub report_timing: bool,
     pub dump_maps: bool,
 }
 
@@ -123,12 +126,16 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
         memory.resize(ty.context.size as usize, 0);
     }
     let mut result = Ok(0);
+    let mut times = Vec::new();
     for _ in 0..request.runs {
         let mut ctx = memory.clone();
-        result = match &request.packet {
-            Some(packet) => runtime.run_packet(id, &mut ctx, &mut packet.clone()),
+        let mut packet = request.packet.clone();
+        let start = std::time::Instant::now();
+        result = match &mut packet {
+            Some(packet) => runtime.run_packet(id, &mut ctx, packet),
             None => runtime.run(id, &mut ctx),
         };
+        times.push(start.elapsed());
         if result.is_err() {
             break;
         }
@@ -144,6 +151,9 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
         CliError::Failed(format!("{error}{location}"))
     })?;
     println!("{r0}");
+    if request.report_timing {
+        eprintln!("{}", super::run::timing_line(&mut times));
+    }
     if request.dump_maps {
         let maps: Vec<_> = object
             .map_ids()

@@ -70,6 +70,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             packet: packet(&args)?,
             verify: args.verify,
             runs: args.repeat.unwrap_or(1),
+            report_timing: args.repeat.is_some(),
             dump_maps: args.dump_maps,
         });
     }
@@ -144,7 +145,7 @@ fn packet(args: &RunArgs) -> Result<Option<Vec<u8>>, CliError> {
 }
 
 /// `runs=N min_ns=… median_ns=…` (the median of an even count is the lower middle).
-fn timing_line(times: &mut [Duration]) -> String {
+pub(super) fn timing_line(times: &mut [Duration]) -> String {
     times.sort_unstable();
     let min = times.first().copied().unwrap_or_default();
     let median = times
