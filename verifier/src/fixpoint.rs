@@ -68,6 +68,8 @@ struct FunctionRun<'f> {
     /// Live registers at each block start.
     live: Rc<Vec<RegSet>>,
     checking: bool,
+    /// Whether the blocks being executed belong to a loop (their pre-states are kept).
+    in_component: bool,
 }
 
 impl<'a> Analyzer<'a> {
@@ -107,6 +109,7 @@ impl<'a> Analyzer<'a> {
             block_exits: vec![None; nodes],
             live,
             checking: false,
+            in_component: false,
         };
         // A block outside every loop is executed once, from its final state (all its
         // predecessors come before it in the order), so it is checked right away and its
@@ -118,11 +121,12 @@ impl<'a> Analyzer<'a> {
                     let n = node.index();
                     run.pre[n] = Some(self.incoming(&mut run, *node, true));
                     run.checking = checking;
+                    run.in_component = false;
                     self.execute(&mut run, *node)?;
-                    run.pre[n] = None;
                 }
                 crate::wto::WtoElement::Component { head, body } => {
                     run.checking = false;
+                    run.in_component = true;
                     self.component(&mut run, *head, body)?;
                     if checking {
                         run.checking = true;
@@ -238,14 +242,10 @@ impl<'a> Analyzer<'a> {
             let slot = &mut run.edge_out[edge.index()];
             if consume {
                 if let Some(states) = slot.take() {
-                    result = if result.is_empty() {
-                        states
-                    } else {
-                        result.join(&states, self.cap())
-                    };
+                    result.absorb(states, self.cap());
                 }
             } else if let Some(states) = slot {
-                result = result.join(states, self.cap());
+                result.join_from(states, self.cap());
             }
         }
         result
@@ -256,7 +256,12 @@ impl<'a> Analyzer<'a> {
         self.stats.block_executions += 1;
         let n = node.index();
         let block = run.func.graph[node];
-        let pre = run.pre[n].clone().unwrap_or_default();
+        // Blocks outside loops run once: their pre-state is not needed afterwards.
+        let pre = if run.func.is_loop_head(node) || run.in_component {
+            run.pre[n].clone().unwrap_or_default()
+        } else {
+            run.pre[n].take().unwrap_or_default()
+        };
         self.stats.max_disjuncts = self.stats.max_disjuncts.max(pre.len());
         let mut states: Vec<State> = pre.into_states().collect();
         if self.config.check_termination && run.func.is_loop_head(node) {
@@ -380,15 +385,16 @@ impl<'a> Analyzer<'a> {
     ) -> Result<(), Rejected> {
         let mut i = 0;
         while i < states.len() {
-            let before = run.checking.then(|| states[i].clone());
+            // Transfer functions check before they write registers, so a failed step leaves
+            // the registers it names as they were.
             match self.machine.step(&mut states[i], pc, instruction) {
                 Ok(Flow::Next) => i += 1,
                 Ok(Flow::Dead) => {
                     states.swap_remove(i);
                 }
                 Err(violation) => {
-                    if let Some(before) = before {
-                        return Err(self.reject(run, node, pc, &before, violation));
+                    if run.checking {
+                        return Err(self.reject(run, node, pc, &states[i], violation));
                     }
                     self.machine.havoc_after(&mut states[i], instruction);
                     i += 1;

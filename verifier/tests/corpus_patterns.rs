@@ -13,6 +13,7 @@ use Check::*;
 use Expect::{Accept, Reject};
 
 const P: Ty = Ty::Packet;
+const G: Ty = Ty::Generic(16);
 
 /// A bounds check whose outcome is kept in a flag register, tested later (Cilium's
 /// `ctx_load_bytes`-style helpers inlined: `err = data + off + 4 > end ? -EINVAL : 0;
@@ -93,6 +94,22 @@ const TWO_STACK_BUFFERS_ONE_SHORT: &str = "ldxdw %r6, [%r1+24]\nmov %r1, %r6\nan
 const PACKET_LENGTH_32: &str = "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\n\
     mov %r0, %r3\nsub32 %r0, %r2\nexit";
 
+/// `inner = lookup(outer, 0); if (inner != &map0) ...; v = lookup(inner, 0); *(u64 *)v`
+/// (linux/test_map_in_map_kern.o compares the inner map it got with the ones it expects).
+const COMPARE_INNER_MAP: &str = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\n\
+    lddw %r1, map_by_index 2\ncall 1\njeq %r0, 0, none\nmov %r6, %r0\n\
+    lddw %r7, map_by_index 0\njne %r6, %r7, none\n\
+    mov %r2, %r10\nadd %r2, -4\nmov %r1, %r6\ncall 1\njeq %r0, 0, none\n\
+    ldxdw %r0, [%r0+0]\nexit\nnone:\nmov %r0, 0\nexit";
+
+/// The same, reading 16 bytes of the inner map's 8-byte values (the comparison proves
+/// nothing about the inner map's shape).
+const COMPARE_INNER_MAP_READ_TOO_FAR: &str = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\n\
+    lddw %r1, map_by_index 2\ncall 1\njeq %r0, 0, none\nmov %r6, %r0\n\
+    lddw %r7, map_by_index 0\njne %r6, %r7, none\n\
+    mov %r2, %r10\nadd %r2, -4\nmov %r1, %r6\ncall 1\njeq %r0, 0, none\n\
+    ldxdw %r0, [%r0+8]\nexit\nnone:\nmov %r0, 0\nexit";
+
 #[rustfmt::skip]
 const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("flag-encoded packet check", P, 128, FLAG_CHECK, Accept),
@@ -105,6 +122,10 @@ const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("two stack buffers filled on two paths", P, 128, TWO_STACK_BUFFERS, Accept),
     ("two stack buffers, one half filled", P, 128, TWO_STACK_BUFFERS_ONE_SHORT, Reject(UninitializedStack)),
     ("32-bit distance between packet pointers", P, 128, PACKET_LENGTH_32, Accept),
+    ("inner map compared with a map", G, 128, COMPARE_INNER_MAP, Accept),
+    ("inner map compared with a map, read too far", G, 128, COMPARE_INNER_MAP_READ_TOO_FAR, Reject(OutOfBounds)),
+    ("map compared with a map value", G, 128, "mov %r0, 0\nlddw %r6, map_by_index 1\nlddw %r7, map_value_by_index 1, 0\njne %r6, %r7, +1\nmov %r0, 1\nexit", Reject(PointerComparison)),
+    ("maps compared by order", G, 128, "mov %r0, 0\nlddw %r6, map_by_index 1\nlddw %r7, map_by_index 0\njgt %r6, %r7, +1\nmov %r0, 1\nexit", Reject(PointerComparison)),
     ("32-bit distance between context and packet", P, 128, "ldxdw %r2, [%r1+0]\nmov %r0, %r1\nsub32 %r0, %r2\nexit", Reject(PointerSubtraction)),
     ("32-bit sum of packet pointers", P, 128, "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nmov %r0, %r3\nadd32 %r0, %r2\nexit", Reject(PointerArithmetic)),
     ("32-bit packet distance used as a stack offset", P, 128, "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nsub32 %r3, %r2\nmov %r4, %r10\nadd %r4, %r3\nstb [%r4-1], 0\nmov %r0, 0\nexit", Reject(OutOfBounds)),

@@ -101,10 +101,26 @@ impl Disjunction {
     /// The union of two disjunctions.
     pub fn join(&self, other: &Disjunction, cap: usize) -> Disjunction {
         let mut result = self.clone();
-        for (key, state) in &other.states {
-            result.insert(*key, state.clone(), cap, |a, b| a.join(b));
-        }
+        result.join_from(other, cap);
         result
+    }
+
+    /// Adds the states of `other` (joining as [`Disjunction::add`] does).
+    pub fn join_from(&mut self, other: &Disjunction, cap: usize) {
+        for (key, state) in &other.states {
+            self.insert(*key, state.clone(), cap, |a, b| a.join(b));
+        }
+    }
+
+    /// Adds the states of `other`, moving them.
+    pub fn absorb(&mut self, other: Disjunction, cap: usize) {
+        if self.states.is_empty() && other.states.len() <= cap.max(1) {
+            *self = other;
+            return;
+        }
+        for (key, state) in other.states {
+            self.insert(key, state, cap, |a, b| a.join(b));
+        }
     }
 
     /// Widening of `self` (older) by `newer`, key by key.

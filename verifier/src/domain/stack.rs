@@ -266,7 +266,7 @@ impl StackFrame {
             init[w] = self.init[w] & other.init[w];
             pointer_bytes[w] = (self.pointer_bytes[w] | other.pointer_bytes[w]) & init[w];
         }
-        let mut cells = Vec::new();
+        let mut cells = Vec::with_capacity(self.cells.len().min(other.cells.len()));
         let mut j = 0;
         for cell in &self.cells {
             while j < other.cells.len() && other.cells[j].start < cell.start {

@@ -6,7 +6,7 @@ use super::{Machine, Outcome, maybe_null};
 use crate::checks::{Check, Violation};
 use crate::domain::interval::{Cmp, Scalar};
 use crate::domain::state::{NREGS, State};
-use crate::domain::types::{Nullness, Value, ValueType};
+use crate::domain::types::{Nullness, Region, Value, ValueType};
 use xbpf_isa::{JmpCond, Reg, Source, Width};
 
 /// The states on the two edges of a conditional jump (`None`: the edge is infeasible).
@@ -166,6 +166,14 @@ impl Machine<'_> {
                     }
                     None => Ok(!null),
                 }
+            }
+            (
+                ValueType::Pointer(Region::Map(_), Nullness::NonNull),
+                ValueType::Pointer(Region::Map(_), Nullness::NonNull),
+            ) if matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+                // Which map an inner-map lookup returned (`if (inner != &expected)`): either
+                // answer is possible as far as the verifier knows; no access depends on it.
+                Ok(true)
             }
             (ValueType::Pointer(ra, na), ValueType::Pointer(rb, nb)) => {
                 if ra.family() != rb.family() {
