@@ -64,6 +64,11 @@ pub struct VerifyArgs {
     /// Reject divisions whose divisor may be zero (the ISA defines them, so off by default).
     #[arg(long)]
     division_by_zero: bool,
+    /// Allow pointers to be stored where the host can read them (maps, context, packet) and
+    /// returned in r0 (Linux allows it to privileged programs; off by default, since a host
+    /// embedding xbpf should not see its own addresses).
+    #[arg(long)]
+    allow_pointer_leaks: bool,
     /// Run a verifier corpus table (expected.tsv; objects are found beside it).
     #[arg(long, value_name = "TABLE", conflicts_with_all = ["program", "section", "function", "program_type"])]
     corpus: Option<PathBuf>,
@@ -87,6 +92,7 @@ fn config(args: &VerifyArgs) -> VerifierConfig {
         check_termination: args.termination,
         check_division_by_zero: args.division_by_zero,
         collect_invariants: args.print_invariants,
+        allow_pointer_leaks: args.allow_pointer_leaks,
         ..VerifierConfig::default()
     }
 }

@@ -142,8 +142,10 @@ impl Machine<'_> {
                 if lo < 0 || !proven {
                     let known = if end_gap == INF {
                         "no bound on its distance to packet_end is known".to_string()
-                    } else {
+                    } else if end_gap <= 0 {
                         format!("it is at most packet_end - {}", -(end_gap as i128))
+                    } else {
+                        format!("it is at most packet_end + {end_gap}")
                     };
                     return Err(oob(
                         format!(
