@@ -208,8 +208,11 @@ impl PreparedProgram {
 pub struct RowResult {
     pub row: CorpusRow,
     pub verdict: Verdict,
-    /// Loading and verifying the program (object parsing included).
+    /// Loading and verifying the program (object parsing included), wall-clock.
     pub time: Duration,
+    /// The CPU time the worker thread spent on it (Linux: from /proc/thread-self/schedstat;
+    /// unaffected by other processes competing for the cores).
+    pub cpu_time: Option<Duration>,
     /// The most heap bytes the work held at once, when the caller measures it.
     pub peak_bytes: Option<u64>,
 }
@@ -281,6 +284,7 @@ pub fn run_all(
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(row) = rows.get(index) else { break };
                         let mut verdict = None;
+                        let cpu_start = thread_cpu_time();
                         let start = Instant::now();
                         let mut work = || verdict = Some(run_row(dir, row, config));
                         let peak_bytes = match meter {
@@ -291,12 +295,16 @@ pub fn run_all(
                             }
                         };
                         let time = start.elapsed();
+                        let cpu_time = cpu_start
+                            .zip(thread_cpu_time())
+                            .map(|(before, after)| after.saturating_sub(before));
                         done.push((
                             index,
                             RowResult {
                                 row: row.clone(),
                                 verdict: verdict.expect("the work ran"),
                                 time,
+                                cpu_time,
                                 peak_bytes,
                             },
                         ));
@@ -314,6 +322,14 @@ pub fn run_all(
         results[index] = Some(result);
     }
     results.into_iter().flatten().collect()
+}
+
+/// The CPU time the current thread has used, where the platform tells it cheaply.
+fn thread_cpu_time() -> Option<Duration> {
+    // The first field is the time spent running on a CPU, in nanoseconds.
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 #[cfg(test)]

@@ -305,7 +305,9 @@ struct ProjectSummary {
     expected_unsafe: usize,
     expected_load_failure: usize,
     time: Duration,
+    cpu: Duration,
     slowest: Duration,
+    slowest_cpu: Duration,
     peak: u64,
 }
 
@@ -352,8 +354,8 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<60} {:<22} {:<11} {:>9} {:>9}  result",
-        "program", "expected", "verdict", "ms", "peak MiB"
+        "{:<60} {:<22} {:<11} {:>9} {:>9} {:>9}  result",
+        "program", "expected", "verdict", "ms", "cpu ms", "peak MiB"
     );
     for result in results {
         if !verbose && result.passed() {
@@ -365,11 +367,12 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
         );
         let _ = writeln!(
             out,
-            "{:<60} {:<22} {:<11} {:>9.2} {:>9.2}  {}",
+            "{:<60} {:<22} {:<11} {:>9.2} {:>9.2} {:>9.2}  {}",
             name,
             result.row.expected.name(),
             result.verdict.name(),
             result.time.as_secs_f64() * 1e3,
+            result.cpu_time.unwrap_or_default().as_secs_f64() * 1e3,
             mib(result.peak_bytes.unwrap_or(0)),
             if result.passed() { "ok" } else { "FAILED" }
         );
@@ -400,12 +403,14 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
             Expected::RejectLoad => p.expected_load_failure += 1,
         }
         p.time += result.time;
+        p.cpu += result.cpu_time.unwrap_or_default();
         p.slowest = p.slowest.max(result.time);
+        p.slowest_cpu = p.slowest_cpu.max(result.cpu_time.unwrap_or_default());
         p.peak = p.peak.max(result.peak_bytes.unwrap_or(0));
     }
     let _ = writeln!(
         out,
-        "\n{:<18} {:>8} {:>7} {:>9} {:>9} {:>7} {:>19} {:>10} {:>10} {:>9}",
+        "\n{:<18} {:>8} {:>7} {:>9} {:>9} {:>7} {:>19} {:>10} {:>10} {:>10} {:>9}",
         "project",
         "programs",
         "passed",
@@ -414,6 +419,7 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
         "no load",
         "expected safe/unsafe/bad",
         "time ms",
+        "cpu ms",
         "slowest ms",
         "peak MiB"
     );
@@ -421,7 +427,7 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
     for (name, p) in &projects {
         let _ = writeln!(
             out,
-            "{:<18} {:>8} {:>7} {:>9} {:>9} {:>7} {:>19} {:>10.1} {:>10.1} {:>9.2}",
+            "{:<18} {:>8} {:>7} {:>9} {:>9} {:>7} {:>19} {:>10.1} {:>10.1} {:>10.1} {:>9.2}",
             name,
             p.programs,
             p.passed,
@@ -433,13 +439,16 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
                 p.expected_safe, p.expected_unsafe, p.expected_load_failure
             ),
             p.time.as_secs_f64() * 1e3,
+            p.cpu.as_secs_f64() * 1e3,
             p.slowest.as_secs_f64() * 1e3,
             mib(p.peak)
         );
         total.programs += p.programs;
         total.passed += p.passed;
         total.time += p.time;
+        total.cpu += p.cpu;
         total.slowest = total.slowest.max(p.slowest);
+        total.slowest_cpu = total.slowest_cpu.max(p.slowest_cpu);
         total.peak = total.peak.max(p.peak);
     }
     let by_expectation = |expected: Expected| {
@@ -468,11 +477,23 @@ fn render_corpus(results: &[RowResult], verbose: bool, wall: Duration, threads: 
             slowest.time.as_secs_f64() * 1e3
         );
     }
+    if let Some(slowest) = results.iter().max_by_key(|r| r.cpu_time) {
+        let _ = writeln!(
+            out,
+            "most CPU: {} {}/{} {:.1} ms CPU",
+            slowest.row.object,
+            slowest.row.section,
+            slowest.row.function,
+            slowest.cpu_time.unwrap_or_default().as_secs_f64() * 1e3
+        );
+    }
     let _ = writeln!(
         out,
-        "total verification time {:.1} ms over {} programs ({:.1} ms wall on {threads} threads); \
-         peak heap of one program {:.2} MiB (counting allocator, per worker thread)",
+        "total verification time {:.1} ms ({:.1} ms CPU) over {} programs ({:.1} ms wall on \
+         {threads} threads); peak heap of one program {:.2} MiB (counting allocator, per worker \
+         thread)",
         total.time.as_secs_f64() * 1e3,
+        total.cpu.as_secs_f64() * 1e3,
         total.programs,
         wall.as_secs_f64() * 1e3,
         mib(total.peak)

@@ -9,10 +9,11 @@
 use super::interval::Thresholds;
 use super::state::{PartitionKey, State};
 
-/// A set of states, at most `cap` of them, distinct in their partition keys.
+/// A set of states, at most `cap` of them, distinct in their partition keys. States are boxed:
+/// they are a few kilobytes each, and the vector grows, shrinks and reorders often.
 #[derive(Clone, Debug, Default)]
 pub struct Disjunction {
-    states: Vec<(PartitionKey, State)>,
+    states: Vec<(PartitionKey, Box<State>)>,
 }
 
 impl Disjunction {
@@ -22,7 +23,7 @@ impl Disjunction {
 
     pub fn single(state: State) -> Disjunction {
         Disjunction {
-            states: vec![(state.key(), state)],
+            states: vec![(state.key(), Box::new(state))],
         }
     }
 
@@ -35,11 +36,11 @@ impl Disjunction {
     }
 
     pub fn states(&self) -> impl Iterator<Item = &State> {
-        self.states.iter().map(|(_, s)| s)
+        self.states.iter().map(|(_, s)| s.as_ref())
     }
 
     pub fn into_states(self) -> impl Iterator<Item = State> {
-        self.states.into_iter().map(|(_, s)| s)
+        self.states.into_iter().map(|(_, s)| *s)
     }
 
     /// Adds a state: joined with the state of the same key, else kept apart while there is
@@ -60,13 +61,13 @@ impl Disjunction {
             let merged = merge(&self.states[i].1, &state);
             self.replace(i, merged, &merge);
         } else if self.states.len() < cap.max(1) {
-            self.states.push((key, state));
+            self.states.push((key, Box::new(state)));
         } else {
             // Full: merge the two most similar states, the new one included, so that the
             // distinctions that matter most (register types and flags) are the last to go.
-            self.states.push((key, state));
+            self.states.push((key, Box::new(state)));
             let (i, j) = self.most_similar_pair();
-            let (_, other) = self.states.remove(j);
+            let (_, other) = self.states.swap_remove(j);
             let merged = merge(&self.states[i].1, &other);
             self.replace(i, merged, &merge);
         }
@@ -89,7 +90,7 @@ impl Disjunction {
     /// Puts a merged state at `i`; if its key changed into another state's key, merges those.
     fn replace(&mut self, i: usize, state: State, merge: &impl Fn(&State, &State) -> State) {
         let key = state.key();
-        self.states[i] = (key, state);
+        self.states[i] = (key, Box::new(state));
         if let Some(j) = (0..self.states.len()).find(|&j| j != i && self.states[j].0 == key) {
             let (_, other) = self.states.remove(j);
             let i = if j < i { i - 1 } else { i };
@@ -108,7 +109,7 @@ impl Disjunction {
     /// Adds the states of `other` (joining as [`Disjunction::add`] does).
     pub fn join_from(&mut self, other: &Disjunction, cap: usize) {
         for (key, state) in &other.states {
-            self.insert(*key, state.clone(), cap, |a, b| a.join(b));
+            self.insert(*key, state.as_ref().clone(), cap, |a, b| a.join(b));
         }
     }
 
@@ -119,7 +120,7 @@ impl Disjunction {
             return;
         }
         for (key, state) in other.states {
-            self.insert(key, state, cap, |a, b| a.join(b));
+            self.insert(key, *state, cap, |a, b| a.join(b));
         }
     }
 
@@ -127,7 +128,9 @@ impl Disjunction {
     pub fn widen(&self, newer: &Disjunction, cap: usize, thresholds: &Thresholds) -> Disjunction {
         let mut result = self.clone();
         for (key, state) in &newer.states {
-            result.insert(*key, state.clone(), cap, |a, b| a.widen(b, thresholds));
+            result.insert(*key, state.as_ref().clone(), cap, |a, b| {
+                a.widen(b, thresholds)
+            });
         }
         result
     }
