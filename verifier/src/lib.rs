@@ -24,9 +24,12 @@
 //! is iterated in weak topological order ([`wto`], [`fixpoint`]) over abstract states
 //! ([`domain`]) that give every register a type (number, pointer into a region, maybe-null
 //! pointer, ...) with signed/unsigned/32-bit intervals and known bits, relate registers and the
-//! packet bounds in a zone, and model the stack byte by byte. States that disagree on types or
-//! nullness are kept apart at joins (bounded disjunction). Every instruction's safety
-//! conditions ([`checks::Check`]) are checked on the final states ([`transfer`]).
+//! packet bounds in a zone, and model the stack byte by byte. States that disagree on types,
+//! nullness, zero/constant flags or initialised stack bytes are kept apart at joins (bounded
+//! disjunction, [`domain::disjunction`]); registers dead at a block ([`liveness`]) are forgotten
+//! on the way in, so states differing only in values never read again merge. Every
+//! instruction's safety conditions ([`checks::Check`]) are checked on the final states
+//! ([`transfer`]): blocks outside loops as soon as they run, loops once they are stable.
 //!
 //! The host interface is [`ProgramType`] (context layout, packet access, helper prototypes)
 //! and [`MapDescriptor`]s for the maps the program references by index.

@@ -110,6 +110,21 @@ const COMPARE_INNER_MAP_READ_TOO_FAR: &str = "stw [%r10-4], 0\nmov %r2, %r10\nad
     mov %r2, %r10\nadd %r2, -4\nmov %r1, %r6\ncall 1\njeq %r0, 0, none\n\
     ldxdw %r0, [%r0+8]\nexit\nnone:\nmov %r0, 0\nexit";
 
+/// A 40-byte stack array written then summed by loops counted with `!=` (build/loop.o).
+const COUNTED_LOOPS: &str = "stdw [%r10-8], 0\nstdw [%r10-16], 0\nstdw [%r10-24], 0\n\
+    stdw [%r10-32], 0\nstdw [%r10-40], 0\nmov %r2, 0\nmov %r4, 1\n\
+    write:\nmov %r5, %r10\nadd %r5, -40\nadd %r5, %r2\nstxb [%r5+0], %r4\n\
+    add %r2, 1\njne %r2, 40, write\n\
+    mov %r1, 0\nmov %r0, 0\n\
+    read:\nmov %r2, %r10\nadd %r2, -40\nadd %r2, %r1\nldxb %r2, [%r2+0]\nadd %r0, %r2\n\
+    add %r1, 1\njne %r1, 40, read\nexit";
+
+/// The same with the write loop running one byte too far (to r10 itself).
+const COUNTED_LOOP_ONE_TOO_FAR: &str = "stdw [%r10-8], 0\nstdw [%r10-16], 0\nstdw [%r10-24], 0\n\
+    stdw [%r10-32], 0\nstdw [%r10-40], 0\nmov %r2, 0\nmov %r4, 1\n\
+    write:\nmov %r5, %r10\nadd %r5, -40\nadd %r5, %r2\nstxb [%r5+0], %r4\n\
+    add %r2, 1\njne %r2, 41, write\nmov %r0, 0\nexit";
+
 #[rustfmt::skip]
 const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("flag-encoded packet check", P, 128, FLAG_CHECK, Accept),
@@ -122,6 +137,10 @@ const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("two stack buffers filled on two paths", P, 128, TWO_STACK_BUFFERS, Accept),
     ("two stack buffers, one half filled", P, 128, TWO_STACK_BUFFERS_ONE_SHORT, Reject(UninitializedStack)),
     ("32-bit distance between packet pointers", P, 128, PACKET_LENGTH_32, Accept),
+    ("loops counted with !=", G, 128, COUNTED_LOOPS, Accept),
+    ("loop counted with != one byte too far", G, 128, COUNTED_LOOP_ONE_TOO_FAR, Reject(OutOfBounds)),
+    ("the result of a tail call returned", G, 128, "lddw %r2, map_by_index 5\nmov %r3, 0\ncall 12\nexit", Accept),
+    ("a tail call without the context", G, 128, "mov %r1, %r10\nlddw %r2, map_by_index 5\nmov %r3, 0\ncall 12\nexit", Reject(HelperArgument)),
     ("inner map compared with a map", G, 128, COMPARE_INNER_MAP, Accept),
     ("inner map compared with a map, read too far", G, 128, COMPARE_INNER_MAP_READ_TOO_FAR, Reject(OutOfBounds)),
     ("map compared with a map value", G, 128, "mov %r0, 0\nlddw %r6, map_by_index 1\nlddw %r7, map_value_by_index 1, 0\njne %r6, %r7, +1\nmov %r0, 1\nexit", Reject(PointerComparison)),
