@@ -5,8 +5,8 @@
 //! `XBPF_DIFF_CASES` sets the number of programs (default 2000); `XBPF_DIFF_SEED` shifts the
 //! seeds, so a failure names the seed that reproduces it.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 
