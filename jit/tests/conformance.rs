@@ -125,3 +125,8 @@ fn conformance_suite_passes_with_the_other_x86_64_convention() {
     };
     run_suite(Jit::with_calling_convention(other));
 }
+
+#[test]
+fn conformance_suite_passes_with_the_baseline_instruction_set() {
+    run_suite(Jit::new().with_isa_extensions(false));
+}

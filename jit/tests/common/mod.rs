@@ -264,3 +264,18 @@ pub fn without_addresses(error: &ExecError) -> ExecError {
         other => other.clone(),
     }
 }
+
+/// The JIT variants whose code differs on this host besides the calling convention: on ARM64,
+/// with the CPU's optional extensions (LSE atomics where present) and with the baseline
+/// instruction set only (exclusive load/store loops).
+pub fn isa_variants() -> Vec<(&'static str, xbpf_jit::Jit)> {
+    let jit = xbpf_jit::Jit::new();
+    if cfg!(target_arch = "aarch64") {
+        vec![
+            ("jit", jit),
+            ("jit (baseline ISA)", jit.with_isa_extensions(false)),
+        ]
+    } else {
+        vec![("jit", jit)]
+    }
+}
