@@ -279,3 +279,26 @@ pub fn isa_variants() -> Vec<(&'static str, xbpf_jit::Jit)> {
         vec![("jit", jit)]
     }
 }
+
+/// Every kind of code this host's JIT generates: both x86-64 calling conventions, or the ARM64
+/// code with and without optional extensions.
+pub fn code_variants() -> Vec<(String, xbpf_jit::Jit)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use xbpf_jit::CallingConvention;
+        [CallingConvention::SystemV, CallingConvention::Windows]
+            .into_iter()
+            .map(|convention| {
+                (
+                    format!("{convention:?}"),
+                    xbpf_jit::Jit::with_calling_convention(convention),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    isa_variants()
+        .into_iter()
+        .map(|(name, jit)| (name.to_string(), jit))
+        .collect()
+}
