@@ -39,7 +39,7 @@ for engine in interp jit; do
   target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin --engine $engine" | grep -v "^PASS "
 done
 
-step "the same tests on ARM64 (qemu) and Windows x64 (Wine)"
-scripts/cross.sh aarch64 windows
+step "the same tests on ARM64 (qemu) and Windows x64 (Wine); macOS and no_std type-checks"
+scripts/cross.sh aarch64 windows macos nostd
 
 step "all green"

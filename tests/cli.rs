@@ -367,3 +367,51 @@ fn the_jit_runs_programs_and_lists_its_native_code() {
         stderr(&output)
     );
 }
+
+#[test]
+fn verify_accepts_safe_programs_and_explains_rejections() {
+    let program = temp_file("verify-oob.asm", b"ldxdw %r0, [%r1+8]\nexit\n");
+    let path = program.to_str().unwrap();
+    let output = xbpf(&["verify", path, "--mem-size", "16"]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
+
+    let output = xbpf(&["verify", path, "--mem-size", "12"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("error[out-of-bounds]: instruction 0: ldxdw %r0, [%r1+8]"),
+        "{text}"
+    );
+    assert!(text.contains("r1 = "), "{text}");
+
+    let output = xbpf(&["verify", path, "--mem-size", "12", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("\"check\""), "{}", stdout(&output));
+
+    let output = xbpf(&["verify", path, "--mem-size", "12", "--format", "sarif"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("\"version\":\"2.1.0\""),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = xbpf(&["verify", path, "--type", "nonsense"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn verify_gives_conformance_files_their_memory() {
+    let suite = suite();
+    let output = xbpf(&["verify", suite.join("ldxdw.data").to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let output = xbpf(&[
+        "verify",
+        suite.join("prime.data").to_str().unwrap(),
+        "--print-invariants",
+    ]);
+    let text = stdout(&output);
+    assert!(text.contains("r0 at exit is [0, 1]"), "{text}");
+    assert!(text.lines().count() > 10, "invariants are printed: {text}");
+}
