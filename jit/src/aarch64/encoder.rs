@@ -124,7 +124,7 @@ macro_rules! memory {
     }};
 }
 
-/// Calls `$callback!(mnemonic, args...)` with the `b.cond` mnemonic of a [`Cond`].
+/// `b.cond label` for a [`Cond`] (dynasm takes the condition only as a literal).
 macro_rules! bcond {
     ($ops:ident, $cond:expr, $label:expr) => {
         match $cond {
