@@ -345,7 +345,12 @@ fn the_jit_runs_programs_and_lists_its_native_code() {
     let listing = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(listing.contains("; 2: mul %r0, %r1"), "{listing}");
-    assert!(listing.contains("imul"), "{listing}");
+    let native_multiply = if cfg!(target_arch = "aarch64") {
+        "mul x"
+    } else {
+        "imul"
+    };
+    assert!(listing.contains(native_multiply), "{listing}");
     let program = temp_file("oob-jit.asm", b"mov %r0, 0\nldxdw %r0, [%r1+8]\nexit\n");
     let output = xbpf(&[
         "run",
