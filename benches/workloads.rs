@@ -33,7 +33,7 @@ fn bench_workload(c: &mut Criterion, workload: &Workload) {
                 b.iter_batched(
                     || Box::new(OwnedInput::new(&workload.memory)),
                     |owned| {
-                        black_box(executable.run(black_box(owned.input())));
+                        let _ = black_box(executable.run(black_box(owned.input())));
                         owned
                     },
                     BatchSize::LargeInput,

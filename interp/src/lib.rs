@@ -35,6 +35,7 @@
 //!   call).
 
 mod code;
+mod fuse;
 mod machine;
 mod memory;
 pub mod semantics;
@@ -46,8 +47,8 @@ use xbpf_isa::{
     RunInput,
 };
 
-use code::Op;
-use machine::Run;
+use code::Code;
+use machine::{Frames, Run};
 use memory::Memory;
 
 /// The engine name, as `Engine::name` reports it.
@@ -67,8 +68,9 @@ impl Interpreter {
     ) -> Result<InterpretedProgram, PrepareError> {
         check_preparable(program, config, ENGINE_NAME)?;
         Ok(InterpretedProgram {
-            code: code::translate(program, config)?.into_boxed_slice(),
+            code: code::translate(program, config)?,
             stack: Box::new(Stack([0; STACK_SIZE])),
+            frames: Frames::default(),
             fuel: config.fuel,
             helpers: Arc::clone(&config.helpers),
             interrupt: config.interrupt.clone(),
@@ -98,8 +100,10 @@ struct Stack([u8; STACK_SIZE]);
 
 /// A program ready to run, with its own stack (zeroed at preparation, reused by every run).
 pub struct InterpretedProgram {
-    code: Box<[Op]>,
+    code: Code,
     stack: Box<Stack>,
+    /// Where local calls save their callers' state (kept here so runs need not clear it).
+    frames: Frames,
     fuel: Option<u64>,
     helpers: Arc<HelperTable>,
     interrupt: Option<Interrupt>,
@@ -110,7 +114,7 @@ pub struct InterpretedProgram {
 impl std::fmt::Debug for InterpretedProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InterpretedProgram")
-            .field("slots", &self.code.len())
+            .field("slots", &self.code.ops.len())
             .field("fuel", &self.fuel)
             .finish_non_exhaustive()
     }
@@ -129,9 +133,12 @@ impl Executable for InterpretedProgram {
             helper_memory: &mut self.helper_memory,
             interrupt: self.interrupt.as_ref(),
         };
-        match self.fuel {
-            Some(fuel) => machine::execute::<true>(&self.code, &mut run, fuel),
-            None => machine::execute::<false>(&self.code, &mut run, 0),
+        let (code, frames) = (&self.code, &mut self.frames);
+        match (self.fuel, run.interrupt.is_some()) {
+            (None, false) => machine::execute::<false, false>(code, &mut run, frames, 0),
+            (None, true) => machine::execute::<false, true>(code, &mut run, frames, 0),
+            (Some(fuel), false) => machine::execute::<true, false>(code, &mut run, frames, fuel),
+            (Some(fuel), true) => machine::execute::<true, true>(code, &mut run, frames, fuel),
         }
     }
 }
