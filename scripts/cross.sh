@@ -2,14 +2,17 @@
 # Runs the test suite on other targets, for real, under emulation:
 #   ARM64 Linux   (aarch64-unknown-linux-gnu) under qemu user-mode emulation
 #   Windows x64   (x86_64-pc-windows-gnu)     under Wine
+# and type-checks what cannot run here:
+#   macOS         (x86_64-apple-darwin, aarch64-apple-darwin): cargo check of lib, bin, tests
+#   no_std        the crates embedded hosts use, built for x86_64-unknown-none without std
 # Installs what it needs (Debian packages, rustup targets) and builds the Wine shim.
 #
-# Usage: scripts/cross.sh [aarch64] [windows]     (default: both)
+# Usage: scripts/cross.sh [aarch64] [windows] [macos] [nostd]     (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(aarch64 windows)
+[ ${#targets[@]} -gt 0 ] || targets=(aarch64 windows macos nostd)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -25,7 +28,8 @@ for target in "${targets[@]}"; do
       command -v x86_64-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-x86-64)
       command -v wine >/dev/null || need_packages+=(wine wine64)
       ;;
-    *) echo "unknown target $target (aarch64, windows)" >&2; exit 2 ;;
+    macos|nostd) ;;
+    *) echo "unknown target $target (aarch64, windows, macos, nostd)" >&2; exit 2 ;;
   esac
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -56,6 +60,19 @@ for target in "${targets[@]}"; do
       wineboot --init >/dev/null 2>&1 || true
       step "tests on Windows x64 (Wine)"
       cargo test --workspace --release --target "$triple"
+      ;;
+    macos)
+      for triple in x86_64-apple-darwin aarch64-apple-darwin; do
+        rustup target add "$triple" >/dev/null 2>&1
+        step "type-check for $triple"
+        cargo check --workspace --all-targets --target "$triple"
+      done
+      ;;
+    nostd)
+      triple=x86_64-unknown-none
+      rustup target add "$triple" >/dev/null 2>&1
+      step "no_std builds ($triple)"
+      cargo build --release --no-default-features --target "$triple" -p xbpf-isa
       ;;
   esac
 done

@@ -26,15 +26,20 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 step "cargo test"
 cargo test --workspace --release
 
+step "differential test: interpreter vs JIT on 100,000 random programs"
+XBPF_DIFF_CASES=100000 cargo test --release -p xbpf-jit --test differential
+
 step "conformance suite on every engine ($suite)"
 if [ ! -d "$suite" ]; then
   echo "conformance suite not found at $suite (set XBPF_SUITE)" >&2
   exit 1
 fi
 target/release/xbpf conformance --suite "$suite" --engine all | grep -v "^PASS "
-target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin" | grep -v "^PASS "
+for engine in interp jit; do
+  target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin --engine $engine" | grep -v "^PASS "
+done
 
-step "the same tests on ARM64 (qemu) and Windows x64 (Wine)"
-scripts/cross.sh aarch64 windows
+step "the same tests on ARM64 (qemu) and Windows x64 (Wine); macOS and no_std type-checks"
+scripts/cross.sh aarch64 windows macos nostd
 
 step "all green"

@@ -7,9 +7,16 @@ pub fn engine_names() -> Vec<&'static str> {
     all_engines().iter().map(|engine| engine.name()).collect()
 }
 
+/// Whether this target has a JIT back end.
+pub const HAS_JIT: bool = cfg!(target_arch = "x86_64");
+
 /// Every engine available on this target, the reference interpreter first.
 pub fn all_engines() -> Vec<Box<dyn Engine>> {
-    vec![Box::new(xbpf_interp::Interpreter)]
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(xbpf_interp::Interpreter)];
+    if HAS_JIT {
+        engines.push(Box::new(xbpf_jit::Jit::new()));
+    }
+    engines
 }
 
 /// The engine with this name.

@@ -312,3 +312,101 @@ fn plugin_speaks_the_protocol() {
     let output = xbpf(&["plugin", "--program", "ff00000000000000"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn conformance_on_every_engine_passes_everything() {
+    let suite = suite();
+    let output = xbpf(&[
+        "conformance",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--engine",
+        "all",
+    ]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    let engines = if xbpf::engines::HAS_JIT { 2 } else { 1 };
+    assert_eq!(
+        text.lines().last().map(str::to_string),
+        Some(format!("{} passed, 0 failed", 313 * engines))
+    );
+}
+
+#[test]
+fn the_jit_runs_programs_and_lists_its_native_code() {
+    if !xbpf::engines::HAS_JIT {
+        let output = xbpf(&["run", "examples/factorial.asm", "--engine", "jit"]);
+        assert_eq!(output.status.code(), Some(2), "no JIT on this target");
+        return;
+    }
+    let output = xbpf(&["run", "examples/fibonacci.asm", "--engine", "jit"]);
+    assert_eq!(stdout(&output), "13\n", "{}", stderr(&output));
+    let output = xbpf(&["disasm", "--jit", "examples/factorial.asm"]);
+    let listing = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(listing.contains("; 2: mul %r0, %r1"), "{listing}");
+    assert!(listing.contains("imul"), "{listing}");
+    let program = temp_file("oob-jit.asm", b"mov %r0, 0\nldxdw %r0, [%r1+8]\nexit\n");
+    let output = xbpf(&[
+        "run",
+        program.to_str().unwrap(),
+        "--mem",
+        "00",
+        "--engine",
+        "jit",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("instruction 1"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn verify_accepts_safe_programs_and_explains_rejections() {
+    let program = temp_file("verify-oob.asm", b"ldxdw %r0, [%r1+8]\nexit\n");
+    let path = program.to_str().unwrap();
+    let output = xbpf(&["verify", path, "--mem-size", "16"]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
+
+    let output = xbpf(&["verify", path, "--mem-size", "12"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("error[out-of-bounds]: instruction 0: ldxdw %r0, [%r1+8]"),
+        "{text}"
+    );
+    assert!(text.contains("r1 = "), "{text}");
+
+    let output = xbpf(&["verify", path, "--mem-size", "12", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("\"check\""), "{}", stdout(&output));
+
+    let output = xbpf(&["verify", path, "--mem-size", "12", "--format", "sarif"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("\"version\":\"2.1.0\""),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = xbpf(&["verify", path, "--type", "nonsense"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn verify_gives_conformance_files_their_memory() {
+    let suite = suite();
+    let output = xbpf(&["verify", suite.join("ldxdw.data").to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let output = xbpf(&[
+        "verify",
+        suite.join("prime.data").to_str().unwrap(),
+        "--print-invariants",
+    ]);
+    let text = stdout(&output);
+    assert!(text.contains("r0 at exit is [0, 1]"), "{text}");
+    assert!(text.lines().count() > 10, "invariants are printed: {text}");
+}

@@ -82,6 +82,7 @@ mod operand;
 
 use crate::insn::Insn;
 use crate::instruction::LoadImmKind;
+use crate::prelude::*;
 use lexer::Line;
 
 /// An assembly error, with the position of the offending token.

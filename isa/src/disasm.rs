@@ -9,8 +9,9 @@ use crate::insn::Insn;
 use crate::instruction::{
     AtomicOp, ByteOrder, CallTarget, Instruction, LoadImmKind, PacketMode, Reg, Source, Width,
 };
-use std::collections::BTreeSet;
-use std::fmt::{self, Write};
+use crate::prelude::*;
+use alloc::collections::BTreeSet;
+use core::fmt::{self, Write};
 
 /// Disassembles slots, one line per instruction (label lines `L<pc>:` before jump targets).
 ///

@@ -6,12 +6,13 @@
 //! comes from the regions: every access of a program run with bounds checks must lie inside the
 //! stack or inside a region the host declared for this run.
 
+use crate::prelude::*;
 use crate::program::Program;
-use std::collections::BTreeMap;
-use std::fmt;
-use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::fmt;
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Bytes of stack per call frame (Linux: `MAX_BPF_STACK`).
 pub const STACK_FRAME_SIZE: usize = 512;
@@ -110,7 +111,7 @@ impl MemoryMap {
         let mut out = vec![0u8; len];
         // SAFETY: a region the host declared valid for this run covers [addr, addr + len);
         // the destination is a fresh buffer, so the ranges cannot overlap.
-        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), len) };
+        unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), len) };
         Ok(out)
     }
 
@@ -126,7 +127,7 @@ impl MemoryMap {
         // SAFETY: a writable region the host declared valid for this run covers the range;
         // `data` is a Rust slice, which cannot alias program memory the engine accesses only
         // through raw pointers while the helper runs.
-        unsafe { std::ptr::copy(data.as_ptr(), addr as *mut u8, data.len()) };
+        unsafe { core::ptr::copy(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
     }
 

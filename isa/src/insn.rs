@@ -1,5 +1,7 @@
 //! The raw 8-byte instruction slot (RFC 9669 section 3) and the opcode field constants.
 
+use crate::prelude::*;
+
 /// Size of one instruction slot in bytes.
 pub const SLOT_SIZE: usize = 8;
 

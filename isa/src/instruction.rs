@@ -3,7 +3,8 @@
 //! `encode` is its inverse.
 
 use crate::insn::{Insn, op};
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// A register number, 0 to 10. r10 is the read-only frame pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

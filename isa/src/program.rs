@@ -5,7 +5,8 @@
 
 use crate::insn::{Insn, slots_from_bytes};
 use crate::instruction::{CallTarget, DecodeError, Instruction, Reg};
-use std::collections::BTreeSet;
+use crate::prelude::*;
+use alloc::collections::BTreeSet;
 
 /// Why a program is not valid. Every variant names the instruction (slot index, `pc`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

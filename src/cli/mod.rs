@@ -7,13 +7,15 @@
 mod asm;
 mod conformance;
 mod disasm;
+mod elf;
 mod plugin;
 mod run;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// xbpf: run, assemble, disassemble and conformance-test eBPF programs (RFC 9669).
+/// xbpf: run, verify, assemble, disassemble and conformance-test eBPF programs (RFC 9669).
 ///
 /// PROGRAM files are detected by content: raw bytecode (8-byte little-endian slots),
 /// assembly text (the bpf_conformance syntax), or a bpf_conformance `.data` test file.
@@ -27,6 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Verify(verify::VerifyArgs),
     Asm(asm::AsmArgs),
     Disasm(disasm::DisasmArgs),
     Conformance(conformance::ConformanceArgs),
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Asm(args) => asm::run(args),
         Command::Disasm(args) => disasm::run(args),
         Command::Conformance(args) => conformance::run(args),

@@ -6,6 +6,7 @@ use super::operand::{self, Source, Target, TargetField};
 use super::{AsmErrorKind, TokenError};
 use crate::insn::{Insn, op};
 use crate::instruction::LoadImmKind;
+use crate::prelude::*;
 
 /// The slot(s) of one instruction and the label its target refers to, if any.
 #[derive(Debug)]

@@ -4,7 +4,8 @@ use super::lexer::Token;
 use super::operand::TargetField;
 use super::{AsmError, AsmErrorKind};
 use crate::insn::Insn;
-use std::collections::HashMap;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
 
 #[derive(Debug)]
 struct Definition {
@@ -24,7 +25,7 @@ struct Reference {
 /// The labels of one source text.
 #[derive(Debug, Default)]
 pub(super) struct Labels {
-    definitions: HashMap<String, Definition>,
+    definitions: BTreeMap<String, Definition>,
     references: Vec<Reference>,
 }
 

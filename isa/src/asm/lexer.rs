@@ -1,5 +1,7 @@
 //! Splits one source line into a label or a mnemonic with operands, keeping token columns.
 
+use crate::prelude::*;
+
 /// A piece of source text and the 1-based column (in characters) where it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Token<'a> {

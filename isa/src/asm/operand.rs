@@ -4,6 +4,7 @@
 use super::lexer::Token;
 use super::number::{self, NumberError};
 use super::{AsmErrorKind, TokenError};
+use crate::prelude::*;
 
 /// The second operand of ALU and jump instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

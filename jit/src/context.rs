@@ -1,0 +1,182 @@
+//! The run context: the one structure generated code receives (a pointer to it stays in a
+//! register for the whole run). It holds what inline code reads (bounds, fuel, interrupt flag),
+//! the argument block of calls into Rust, and where the run's outcome is written.
+
+use crate::runtime::RunState;
+use std::mem::offset_of;
+use xbpf_isa::exec::{STACK_FRAME_SIZE, STACK_SIZE};
+use xbpf_isa::{Access, Region};
+
+/// Access sizes in the order of the limit tables: 1, 2, 4 and 8 bytes.
+pub const ACCESS_SIZES: [u64; 4] = [1, 2, 4, 8];
+
+/// Index of `size` (1, 2, 4 or 8) in the limit tables.
+pub const fn size_class(size: u32) -> usize {
+    match size {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        _ => 3,
+    }
+}
+
+/// The context of one run. `repr(C)`: generated code addresses fields by their offsets
+/// ([`field`]).
+#[repr(C)]
+#[derive(Debug)]
+pub struct RunContext {
+    /// Lowest address of the stack buffer.
+    pub stack_start: u64,
+    /// One past the stack buffer: r10 of the outermost frame.
+    pub stack_top: u64,
+    /// A local call made while r10 is at or below this address would need a ninth frame.
+    pub call_limit: u64,
+    /// Start of the run's first region (checked inline; the others are checked out of line).
+    pub region_start: u64,
+    /// Per access size: an access of that size may read at `region_start + offset` iff
+    /// `offset < limit` (unsigned). 0 when no access of that size fits.
+    pub region_read_limit: [u64; 4],
+    /// The same for writes (all 0 when the region is read-only).
+    pub region_write_limit: [u64; 4],
+    /// Start and length of the data legacy packet loads read (length 0 without a packet).
+    pub packet_start: u64,
+    pub packet_len: u64,
+    /// Remaining fuel.
+    pub fuel: u64,
+    /// Address of the interrupt flag (a byte, non-zero when set); 0 when not polled.
+    pub interrupt: u64,
+    /// Native stack pointer after the entry prologue, restored by every way out of the program.
+    pub saved_sp: u64,
+    /// r1 to r5 at entry and around helper calls (the helper's arguments; restored after it).
+    pub args: [u64; 5],
+    /// Register save area of out-of-line routines (the back end decides what goes where).
+    pub spill: [u64; 8],
+    /// r0 when the program exits normally.
+    pub result: u64,
+    /// The pc of the instruction that stopped the run (for errors without recorded details).
+    pub trap_pc: u64,
+    /// Non-zero once a Rust routine recorded an error in the run state.
+    pub error_pending: u64,
+    /// The Rust side of the run.
+    pub state: *mut RunState,
+}
+
+/// Field offsets for generated code.
+pub mod field {
+    use super::*;
+
+    const fn at(offset: usize) -> i32 {
+        offset as i32
+    }
+
+    pub const STACK_START: i32 = at(offset_of!(RunContext, stack_start));
+    pub const STACK_TOP: i32 = at(offset_of!(RunContext, stack_top));
+    pub const CALL_LIMIT: i32 = at(offset_of!(RunContext, call_limit));
+    pub const REGION_START: i32 = at(offset_of!(RunContext, region_start));
+    pub const REGION_READ_LIMIT: i32 = at(offset_of!(RunContext, region_read_limit));
+    pub const REGION_WRITE_LIMIT: i32 = at(offset_of!(RunContext, region_write_limit));
+    pub const PACKET_START: i32 = at(offset_of!(RunContext, packet_start));
+    pub const PACKET_LEN: i32 = at(offset_of!(RunContext, packet_len));
+    pub const FUEL: i32 = at(offset_of!(RunContext, fuel));
+    pub const INTERRUPT: i32 = at(offset_of!(RunContext, interrupt));
+    pub const SAVED_SP: i32 = at(offset_of!(RunContext, saved_sp));
+    pub const ARGS: i32 = at(offset_of!(RunContext, args));
+    pub const SPILL: i32 = at(offset_of!(RunContext, spill));
+    pub const RESULT: i32 = at(offset_of!(RunContext, result));
+    pub const TRAP_PC: i32 = at(offset_of!(RunContext, trap_pc));
+    pub const ERROR_PENDING: i32 = at(offset_of!(RunContext, error_pending));
+
+    /// Offset of the limit for an access of `size` bytes.
+    pub const fn region_limit(access: Access, size: u32) -> i32 {
+        let table = match access {
+            Access::Read => REGION_READ_LIMIT,
+            Access::Write => REGION_WRITE_LIMIT,
+        };
+        table + 8 * size_class(size) as i32
+    }
+}
+
+impl RunContext {
+    /// A context for a run over `stack` (the `STACK_SIZE` buffer), the run's first region,
+    /// its packet and its arguments.
+    pub fn new(
+        stack_start: u64,
+        first_region: Option<Region>,
+        packet: Option<Region>,
+        args: [u64; 5],
+        fuel: u64,
+        interrupt: u64,
+        state: *mut RunState,
+    ) -> RunContext {
+        let mut region_read_limit = [0; 4];
+        let mut region_write_limit = [0; 4];
+        let region_start = match first_region {
+            Some(region) => {
+                for (class, size) in ACCESS_SIZES.iter().enumerate() {
+                    // offset + size <= len  <=>  offset < len - size + 1
+                    let limit = (region.len + 1).saturating_sub(*size);
+                    region_read_limit[class] = limit;
+                    if region.writable {
+                        region_write_limit[class] = limit;
+                    }
+                }
+                region.start
+            }
+            None => 0,
+        };
+        let (packet_start, packet_len) = packet.map_or((0, 0), |p| (p.start, p.len));
+        RunContext {
+            stack_start,
+            stack_top: stack_start + STACK_SIZE as u64,
+            call_limit: stack_start + STACK_FRAME_SIZE as u64,
+            region_start,
+            region_read_limit,
+            region_write_limit,
+            packet_start,
+            packet_len,
+            fuel,
+            interrupt,
+            saved_sp: 0,
+            args,
+            spill: [0; 8],
+            result: 0,
+            trap_pc: 0,
+            error_pending: 0,
+            state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_limits_accept_exactly_the_accesses_inside() {
+        let region = Region {
+            start: 0x1000,
+            len: 6,
+            writable: false,
+        };
+        let ctx = RunContext::new(
+            0x8000,
+            Some(region),
+            None,
+            [0; 5],
+            0,
+            0,
+            std::ptr::null_mut(),
+        );
+        for (class, size) in ACCESS_SIZES.iter().enumerate() {
+            for offset in 0..16u64 {
+                let inline = offset < ctx.region_read_limit[class];
+                assert_eq!(
+                    inline,
+                    region.allows(region.start + offset, *size, Access::Read),
+                    "size {size} offset {offset}"
+                );
+            }
+            assert_eq!(ctx.region_write_limit[class], 0);
+        }
+    }
+}

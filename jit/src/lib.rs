@@ -1,0 +1,209 @@
+//! # xbpf-jit
+//!
+//! A JIT compiler for eBPF (RFC 9669): compiles a validated [`Program`] once into native code in
+//! a read+execute mapping, then runs it many times with the same results and errors as the
+//! reference interpreter.
+//!
+//! The crate is a shared front end and one back end per architecture:
+//!
+//! - front end: program [`analysis`], the run [`context`] generated code receives, [`exit`]
+//!   codes, the Rust [`runtime`] routines generated code calls (helpers, out-of-line bounds
+//!   checks), executable memory ([`code`]), native [`listing`]s and the public API below;
+//! - `x86_64`: register mapping, machine instruction values and their single encoder,
+//!   instruction selection, prologue and stubs, for the System V and Windows x64 conventions.
+//!
+//! On architectures without a back end, [`Jit::compile`] returns an error.
+//!
+//! A back end is a module providing: `Target` (what code is generated for, e.g. the x86-64
+//! calling convention) and `host_target()`; `Compiled` (its executable code and [`Layout`]);
+//! `compile(program, analysis, options, target, helpers)`; `enter(compiled, ctx)`, which calls
+//! the code with a [`context::RunContext`] and returns an [`exit::ExitCode`] value; and
+//! `listing`, `code` and `layout` for inspection. Generated code calls back into
+//! [`runtime`] through trampolines of its own calling convention.
+//!
+//! [`Layout`]: listing::Layout
+
+pub mod analysis;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub mod code;
+pub mod context;
+pub mod error;
+pub mod exit;
+pub mod listing;
+pub mod options;
+pub mod runtime;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+#[cfg(target_arch = "x86_64")]
+use x86_64 as backend;
+
+#[cfg(not(target_arch = "x86_64"))]
+mod unavailable;
+#[cfg(not(target_arch = "x86_64"))]
+use unavailable as backend;
+
+pub use error::CompileError;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::CallingConvention;
+
+use analysis::Analysis;
+use context::RunContext;
+use options::Options;
+use runtime::RunState;
+use std::sync::Arc;
+use xbpf_isa::exec::Interrupt;
+use xbpf_isa::exec::STACK_SIZE;
+use xbpf_isa::{
+    Engine, ExecConfig, ExecError, Executable, PrepareError, Program, Region, RunInput,
+};
+
+/// The engine name (`Engine::name`).
+pub const ENGINE_NAME: &str = "jit";
+
+/// The JIT engine.
+#[derive(Clone, Copy, Debug)]
+pub struct Jit {
+    target: backend::Target,
+}
+
+impl Default for Jit {
+    fn default() -> Self {
+        Jit::new()
+    }
+}
+
+impl Jit {
+    /// A JIT for the host.
+    pub const fn new() -> Jit {
+        Jit {
+            target: backend::host_target(),
+        }
+    }
+
+    /// A JIT whose code follows `convention` for its entry point and its calls into Rust.
+    /// Any x86-64 host can run code of either convention, which is how both are tested.
+    #[cfg(target_arch = "x86_64")]
+    pub const fn with_calling_convention(convention: CallingConvention) -> Jit {
+        Jit { target: convention }
+    }
+
+    /// Compiles `program` for the configuration.
+    pub fn compile(
+        &self,
+        program: &Program,
+        config: &ExecConfig,
+    ) -> Result<JitProgram, PrepareError> {
+        xbpf_isa::exec::check_preparable(program, config, ENGINE_NAME)?;
+        let analysis = Analysis::new(program);
+        let options = Options::from_config(config);
+        let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
+        let mut stack = Box::new(Stack([0; STACK_SIZE]));
+        let stack_region = Region {
+            start: stack.0.as_mut_ptr() as u64,
+            len: STACK_SIZE as u64,
+            writable: true,
+        };
+        Ok(JitProgram {
+            compiled,
+            program: program.clone(),
+            stack,
+            state: Box::new(RunState::new(Arc::clone(&config.helpers), stack_region)),
+            fuel: config.fuel,
+            interrupt: config.interrupt.clone(),
+        })
+    }
+}
+
+impl Engine for Jit {
+    fn name(&self) -> &'static str {
+        ENGINE_NAME
+    }
+
+    fn prepare(
+        &self,
+        program: &Program,
+        config: &ExecConfig,
+    ) -> Result<Box<dyn Executable>, PrepareError> {
+        Ok(Box::new(self.compile(program, config)?))
+    }
+}
+
+/// The stack of a program: all eight frames, 16-byte aligned.
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+
+/// A compiled program.
+pub struct JitProgram {
+    compiled: backend::Compiled,
+    program: Program,
+    /// Zeroed at compilation and reused by every run.
+    stack: Box<Stack>,
+    state: Box<RunState>,
+    fuel: Option<u64>,
+    /// Kept alive while generated code may poll it.
+    interrupt: Option<Interrupt>,
+}
+
+impl std::fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("instructions", &self.program.len())
+            .field("code_size", &self.code_size())
+            .finish()
+    }
+}
+
+impl JitProgram {
+    /// The generated code, interleaved with the eBPF instruction each part comes from.
+    pub fn native_listing(&self) -> String {
+        backend::listing(&self.compiled, &self.program)
+    }
+
+    /// Alias of [`JitProgram::native_listing`].
+    pub fn disassemble(&self) -> String {
+        self.native_listing()
+    }
+
+    /// Size of the generated code in bytes.
+    pub fn code_size(&self) -> usize {
+        backend::code(&self.compiled).len()
+    }
+
+    /// The generated code.
+    pub fn code(&self) -> &[u8] {
+        backend::code(&self.compiled)
+    }
+
+    /// Offset in the generated code where the instruction at `pc` starts.
+    pub fn native_offset(&self, pc: usize) -> Option<usize> {
+        backend::layout(&self.compiled).native_offset(pc)
+    }
+}
+
+impl Executable for JitProgram {
+    fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
+        self.state.reset(input.regions());
+        let interrupt = self
+            .interrupt
+            .as_ref()
+            .map_or(0, |flag| flag.as_ptr() as u64);
+        let mut ctx = RunContext::new(
+            self.stack.0.as_mut_ptr() as u64,
+            input.regions().first().copied(),
+            input.packet(),
+            input.args,
+            self.fuel.unwrap_or(0),
+            interrupt,
+            &mut *self.state,
+        );
+        // SAFETY: the context points to this program's stack and run state, which `&mut self`
+        // keeps exclusive for the run, and to regions the `RunInput` borrows for its lifetime,
+        // which outlives this call. Generated code only touches memory inside them (bounds
+        // checks) unless the program was compiled without checks, which the configuration
+        // reserves for verified programs.
+        let returned = unsafe { backend::enter(&self.compiled, &mut ctx) };
+        exit::outcome(returned, &ctx, &mut self.state)
+    }
+}

@@ -1,0 +1,24 @@
+//! What the configuration asks of generated code, as every back end sees it.
+
+use xbpf_isa::ExecConfig;
+
+/// Code generation options derived from an [`ExecConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Check every memory access against the run's regions.
+    pub bounds_checks: bool,
+    /// Charge fuel at every block start.
+    pub fuel: bool,
+    /// Poll the interrupt flag at backward-jump targets and function entries.
+    pub interrupt: bool,
+}
+
+impl Options {
+    pub fn from_config(config: &ExecConfig) -> Options {
+        Options {
+            bounds_checks: config.bounds_checks,
+            fuel: config.fuel.is_some(),
+            interrupt: config.interrupt.is_some(),
+        }
+    }
+}

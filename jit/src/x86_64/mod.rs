@@ -1,0 +1,104 @@
+//! The x86-64 back end.
+
+mod abi;
+mod asm;
+mod calls;
+mod codegen;
+mod disasm;
+mod encoder;
+mod frame;
+mod memory;
+mod regs;
+mod select;
+
+pub use abi::CallingConvention;
+
+use crate::analysis::Analysis;
+use crate::code::ExecutableCode;
+use crate::context::RunContext;
+use crate::error::CompileError;
+use crate::listing::Layout;
+use crate::options::Options;
+use codegen::{Codegen, MAX_PROGRAM_LEN};
+use encoder::JumpPlan;
+use xbpf_isa::{HelperTable, Program};
+
+/// What the back end is compiled for.
+pub type Target = CallingConvention;
+
+/// The default target of this host.
+pub const fn host_target() -> Target {
+    CallingConvention::host()
+}
+
+/// Compiled code.
+#[derive(Debug)]
+pub struct Compiled {
+    pub code: ExecutableCode,
+    pub layout: Layout,
+    pub target: Target,
+}
+
+/// Compiles `program` in two passes (the second one with short jumps where they fit).
+pub fn compile(
+    program: &Program,
+    analysis: &Analysis,
+    options: Options,
+    target: Target,
+    helpers: &HelperTable,
+) -> Result<Compiled, CompileError> {
+    if program.len() > MAX_PROGRAM_LEN {
+        return Err(CompileError::TooLarge {
+            len: program.len(),
+            limit: MAX_PROGRAM_LEN,
+        });
+    }
+    let first = Codegen::new(
+        program,
+        analysis,
+        options,
+        target,
+        helpers,
+        JumpPlan::default(),
+    )
+    .generate()?;
+    let second =
+        Codegen::new(program, analysis, options, target, helpers, first.plan).generate()?;
+    let code = ExecutableCode::new(&second.code)?;
+    Ok(Compiled {
+        code,
+        layout: second.layout,
+        target,
+    })
+}
+
+/// Runs compiled code.
+///
+/// # Safety
+/// `ctx` must be fully initialised, and the stack, regions, packet and state it points to must
+/// stay valid (and not otherwise accessed) for the duration of the call.
+pub unsafe fn enter(compiled: &Compiled, ctx: *mut RunContext) -> u64 {
+    // SAFETY: the entry point is at offset 0 of code compiled for `compiled.target`; the caller
+    // guarantees the context.
+    unsafe { compiled.target.enter(compiled.code.start(), ctx) }
+}
+
+/// The listing of compiled code.
+pub fn listing(compiled: &Compiled, program: &Program) -> String {
+    crate::listing::listing(
+        program,
+        &compiled.layout,
+        compiled.code.bytes(),
+        disasm::disassemble,
+    )
+}
+
+/// The code bytes.
+pub fn code(compiled: &Compiled) -> &[u8] {
+    compiled.code.bytes()
+}
+
+/// Where the parts of the code are.
+pub fn layout(compiled: &Compiled) -> &Layout {
+    &compiled.layout
+}

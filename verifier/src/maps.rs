@@ -1,0 +1,175 @@
+//! Map descriptors: what the verifier knows of each map a program references.
+//!
+//! Programs reach maps through `lddw` with a map pseudo-source whose immediate is an index into
+//! the table the caller passes; inner maps of map-in-map descriptors get ids after the outer
+//! ones.
+
+use crate::domain::types::MapId;
+
+/// Map types (Linux numbering for `from_linux`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapType {
+    Hash,
+    Array,
+    ProgArray,
+    PerfEventArray,
+    PercpuHash,
+    PercpuArray,
+    StackTrace,
+    CgroupArray,
+    LruHash,
+    LruPercpuHash,
+    LpmTrie,
+    ArrayOfMaps,
+    HashOfMaps,
+    Devmap,
+    Sockmap,
+    Cpumap,
+    Xskmap,
+    Sockhash,
+    Queue,
+    Stack,
+    RingBuf,
+    /// Any other Linux map type id.
+    Other(u32),
+}
+
+impl MapType {
+    /// The type with this Linux `BPF_MAP_TYPE_*` number.
+    pub fn from_linux(id: u32) -> MapType {
+        match id {
+            1 => MapType::Hash,
+            2 => MapType::Array,
+            3 => MapType::ProgArray,
+            4 => MapType::PerfEventArray,
+            5 => MapType::PercpuHash,
+            6 => MapType::PercpuArray,
+            7 => MapType::StackTrace,
+            8 => MapType::CgroupArray,
+            9 => MapType::LruHash,
+            10 => MapType::LruPercpuHash,
+            11 => MapType::LpmTrie,
+            12 => MapType::ArrayOfMaps,
+            13 => MapType::HashOfMaps,
+            14 => MapType::Devmap,
+            15 => MapType::Sockmap,
+            16 => MapType::Cpumap,
+            17 => MapType::Xskmap,
+            18 => MapType::Sockhash,
+            22 => MapType::Queue,
+            23 => MapType::Stack,
+            27 => MapType::RingBuf,
+            other => MapType::Other(other),
+        }
+    }
+
+    /// Whether a lookup yields a map (map-in-map) rather than a value.
+    pub fn holds_maps(self) -> bool {
+        matches!(self, MapType::ArrayOfMaps | MapType::HashOfMaps)
+    }
+
+    /// Whether `lddw` may address a value directly (global variables live in array maps).
+    pub fn allows_direct_value_access(self) -> bool {
+        matches!(self, MapType::Array)
+    }
+}
+
+/// What the verifier needs to know about one map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDescriptor {
+    pub map_type: MapType,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// The template of the maps stored in a map-in-map.
+    pub inner: Option<Box<MapDescriptor>>,
+    /// Whether the program may not write values (frozen `.rodata`, say).
+    pub read_only: bool,
+}
+
+impl MapDescriptor {
+    /// A writable map without inner map.
+    pub fn new(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Self {
+        MapDescriptor {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            inner: None,
+            read_only: false,
+        }
+    }
+}
+
+/// The maps of one verification: the caller's table, then inner maps.
+#[derive(Clone, Debug, Default)]
+pub struct MapTable {
+    maps: Vec<MapDescriptor>,
+    inner_of: Vec<Option<MapId>>,
+    outer_count: usize,
+}
+
+impl MapTable {
+    /// Flattens the descriptors (each inner map template gets its own id).
+    pub fn new(maps: &[MapDescriptor]) -> MapTable {
+        let mut table = MapTable {
+            maps: maps.to_vec(),
+            inner_of: vec![None; maps.len()],
+            outer_count: maps.len(),
+        };
+        let mut next = 0;
+        while next < table.maps.len() {
+            if let Some(inner) = table.maps[next].inner.clone() {
+                let id = table.maps.len() as MapId;
+                table.maps.push(*inner);
+                table.inner_of.push(None);
+                table.inner_of[next] = Some(id);
+            }
+            next += 1;
+        }
+        table
+    }
+
+    /// The map a program references by index (`lddw` immediate).
+    pub fn by_index(&self, index: u64) -> Option<MapId> {
+        (index < self.outer_count as u64).then_some(index as MapId)
+    }
+
+    pub fn get(&self, id: MapId) -> Option<&MapDescriptor> {
+        self.maps.get(id as usize)
+    }
+
+    /// The id of the inner map template of a map-in-map.
+    pub fn inner(&self, id: MapId) -> Option<MapId> {
+        self.inner_of.get(id as usize).copied().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.maps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_maps_get_their_own_ids() {
+        let mut outer = MapDescriptor::new(MapType::ArrayOfMaps, 4, 4, 8);
+        outer.inner = Some(Box::new(MapDescriptor::new(MapType::Hash, 8, 16, 100)));
+        let table = MapTable::new(&[MapDescriptor::new(MapType::Array, 4, 8, 1), outer]);
+        assert_eq!(table.by_index(1), Some(1));
+        assert_eq!(
+            table.by_index(2),
+            None,
+            "inner maps are not referenced by index"
+        );
+        let inner = table.inner(1).unwrap();
+        assert_eq!(table.get(inner).unwrap().value_size, 16);
+        assert_eq!(MapType::from_linux(12), MapType::ArrayOfMaps);
+    }
+}
