@@ -5,6 +5,7 @@
 use super::abi::{CallingConvention, Routines};
 use super::asm::{AluOp, Cond, Gpr, Inst, Label, Mem, Operand, Size};
 use super::encoder::{Encoder, JumpPlan};
+use super::memory::RegionCheck;
 use super::regs::{self, CTX, RAX, RDX};
 use crate::analysis::Analysis;
 use crate::context::field;
@@ -38,8 +39,13 @@ pub struct Stubs {
 pub enum Cold {
     /// `mov edx, pc; jmp stub`: a trap that reports `pc`.
     Trap { at: Label, pc: usize, stub: Label },
-    /// Calls the out-of-line bounds check, then resumes.
-    CheckAccess { at: Label, info: u64, resume: Label },
+    /// Checks one more region inline, else calls the out-of-line bounds check; then resumes.
+    CheckAccess {
+        at: Label,
+        info: u64,
+        region: Option<RegionCheck>,
+        resume: Label,
+    },
 }
 
 /// Largest program the JIT compiles: pcs must fit in the 27 bits of an access info word, and
@@ -207,10 +213,16 @@ impl<'a> Codegen<'a> {
         at
     }
 
-    /// A label to jump to for an out-of-line bounds check that resumes at `resume`.
-    pub fn cold_check(&mut self, info: u64, resume: Label) -> Label {
+    /// A label to jump to for an out-of-line bounds check (of `region` inline, then of every
+    /// region in Rust) that resumes at `resume`.
+    pub fn cold_check(&mut self, info: u64, region: Option<RegionCheck>, resume: Label) -> Label {
         let at = self.new_label();
-        self.cold.push(Cold::CheckAccess { at, info, resume });
+        self.cold.push(Cold::CheckAccess {
+            at,
+            info,
+            region,
+            resume,
+        });
         at
     }
 
@@ -262,14 +274,14 @@ impl<'a> Codegen<'a> {
                 });
                 self.emit(Inst::Jmp(stub));
             }
-            Cold::CheckAccess { at, info, resume } => {
+            Cold::CheckAccess {
+                at,
+                info,
+                region,
+                resume,
+            } => {
                 self.emit(Inst::Bind(at));
-                self.emit(Inst::MovImm {
-                    dst: RDX,
-                    imm: info,
-                });
-                self.emit(Inst::Call(self.stubs.check_access));
-                self.emit(Inst::Jmp(resume));
+                self.emit_cold_check(info, region, resume);
             }
         }
     }
