@@ -303,8 +303,8 @@ mod tests {
         };
         let mut frames = Frames::default();
         match fuel {
-            None => execute::<false, false>(&code, &mut run, &mut frames, 0),
-            Some(fuel) => execute::<true, false>(&code, &mut run, &mut frames, fuel),
+            None => execute::<false, false>(&code, &mut run, &mut frames, &mut 0),
+            Some(mut fuel) => execute::<true, false>(&code, &mut run, &mut frames, &mut fuel),
         }
     }
 

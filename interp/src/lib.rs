@@ -18,13 +18,16 @@
 //! - `semantics`: what each arithmetic, byte-order and jump instruction computes;
 //! - `memory`: bounds-checked loads, stores and atomics;
 //! - `machine`: the dispatch loop, calls, helpers, legacy packet loads, fuel and interrupts;
-//! - `code`: the pre-decoded form the loop runs.
+//! - `code`: the pre-decoded form the loop runs;
+//! - `fuse`: superinstructions, common two- and three-instruction sequences run as one op.
 //!
 //! Preparation decodes the program once into 16-byte ops (operation, width and operand source
-//! resolved, jump targets absolute, fuel block lengths in place); a run dispatches with one
-//! `match` per instruction, keeps the registers in a local array, checks stack accesses with one
-//! comparison, and allocates nothing (helper calls rebuild the memory map helpers see only when
-//! a run's regions differ from the previous run's).
+//! resolved, jump targets absolute) and fuses common sequences (`mov` then an operation on the
+//! same register, shift pairs, jumps followed by `ja`); a run dispatches with one `match` per
+//! op, keeps the registers in a local array indexed without bounds checks, checks accesses to
+//! the stack and to the input memory with one comparison each, and allocates nothing (helper
+//! calls rebuild the memory map helpers see only when a run's regions differ from the previous
+//! run's). How fast that is, beside other engines: `docs/performance.md`.
 //!
 //! Choices the execution ABI leaves to each engine:
 //! - Memory accesses are always bounds-checked, even when `ExecConfig::bounds_checks` is false:
@@ -72,6 +75,7 @@ impl Interpreter {
             stack: Box::new(Stack([0; STACK_SIZE])),
             frames: Frames::default(),
             fuel: config.fuel,
+            fuel_left: None,
             helpers: Arc::clone(&config.helpers),
             interrupt: config.interrupt.clone(),
             helper_memory: MemoryMap::default(),
@@ -105,6 +109,8 @@ pub struct InterpretedProgram {
     /// Where local calls save their callers' state (kept here so runs need not clear it).
     frames: Frames,
     fuel: Option<u64>,
+    /// What the last metered run left of its fuel.
+    fuel_left: Option<u64>,
     helpers: Arc<HelperTable>,
     interrupt: Option<Interrupt>,
     /// What helpers see of memory, cached between runs with the same regions.
@@ -134,11 +140,25 @@ impl Executable for InterpretedProgram {
             interrupt: self.interrupt.as_ref(),
         };
         let (code, frames) = (&self.code, &mut self.frames);
-        match (self.fuel, run.interrupt.is_some()) {
-            (None, false) => machine::execute::<false, false>(code, &mut run, frames, 0),
-            (None, true) => machine::execute::<false, true>(code, &mut run, frames, 0),
-            (Some(fuel), false) => machine::execute::<true, false>(code, &mut run, frames, fuel),
-            (Some(fuel), true) => machine::execute::<true, true>(code, &mut run, frames, fuel),
-        }
+        let Some(mut fuel) = self.fuel else {
+            return match run.interrupt {
+                None => machine::execute::<false, false>(code, &mut run, frames, &mut 0),
+                Some(_) => machine::execute::<false, true>(code, &mut run, frames, &mut 0),
+            };
+        };
+        let result = match run.interrupt {
+            None => machine::execute::<true, false>(code, &mut run, frames, &mut fuel),
+            Some(_) => machine::execute::<true, true>(code, &mut run, frames, &mut fuel),
+        };
+        self.fuel_left = Some(fuel);
+        result
+    }
+}
+
+impl InterpretedProgram {
+    /// The fuel the last run left, when the program runs with a fuel limit: the limit minus
+    /// the instructions that run executed (whole fuel blocks, as they are charged).
+    pub fn fuel_left(&self) -> Option<u64> {
+        self.fuel_left
     }
 }

@@ -35,7 +35,7 @@ pub(crate) struct Frame {
 pub(crate) type Frames = [Frame; MAX_CALL_FRAMES - 1];
 
 /// Runs `code` from pc 0. With `METERED`, each pc's fuel is charged from `fuel` when execution
-/// reaches it. With `POLL`, the interrupt flag is polled at every taken backward jump and local
+/// reaches it (what is left stays in `fuel` however the run ends). With `POLL`, the interrupt flag is polled at every taken backward jump and local
 /// call (before helper calls it is polled always, it costs nothing there).
 ///
 /// `code` comes from [`crate::code::translate`] on a validated program, so every pc reached is
@@ -44,7 +44,7 @@ pub(crate) fn execute<const METERED: bool, const POLL: bool>(
     code: &Code,
     run: &mut Run<'_>,
     frames: &mut Frames,
-    mut fuel: u64,
+    fuel: &mut u64,
 ) -> Result<u64, ExecError> {
     let ops = &code.ops[..];
     let mut r = [0u64; 11];
@@ -59,10 +59,10 @@ pub(crate) fn execute<const METERED: bool, const POLL: bool>(
             let block = code.fuel[pc];
             if block != 0 {
                 let block = u64::from(block);
-                if fuel < block {
+                if *fuel < block {
                     return Err(ExecError::OutOfFuel { pc });
                 }
-                fuel -= block;
+                *fuel -= block;
             }
         }
 
