@@ -8,6 +8,7 @@ mod disasm;
 mod encoder;
 mod frame;
 mod memory;
+mod peephole;
 mod regs;
 mod select;
 
