@@ -172,3 +172,31 @@ fn divisions_of_values_below_two_to_the_32() {
         }
     }
 }
+
+#[test]
+fn programs_past_the_second_pass_limit_jump_both_ways() {
+    // An outer loop around a long body (backward and forward jumps too far for rel8) that
+    // holds a short inner loop (a backward jump that fits) and a short forward skip.
+    let mut body = vec![mov64(0, imm(0)), mov64(1, imm(0))];
+    let outer = body.len();
+    for i in 0..3000 {
+        body.push(alu64(AluOp::Add, 0, imm(i % 7)));
+    }
+    body.push(mov64(2, imm(0)));
+    let inner = body.len();
+    body.push(alu64(AluOp::Add, 2, imm(1)));
+    body.push(alu64(AluOp::Xor, 0, reg(2)));
+    body.push(jump(Width::W64, JmpCond::Lt, 2, imm(10), -3));
+    assert_eq!(body.len() - 1 - inner, 2);
+    body.push(jump(Width::W64, JmpCond::Eq, 1, imm(3), 1));
+    body.push(alu64(AluOp::Mul, 0, imm(3)));
+    body.push(alu64(AluOp::Add, 1, imm(1)));
+    let to_end = 3000i16;
+    body.push(jump(Width::W64, JmpCond::Gt, 1, imm(5), to_end));
+    let back = outer as i32 - body.len() as i32 - 1;
+    body.push(ja(back));
+    body.extend((0..to_end).map(|_| alu64(AluOp::Sub, 0, imm(1))));
+    body.push(exit());
+    assert!(body.len() > 4096);
+    agree(&body, 0, 0);
+}
