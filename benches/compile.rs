@@ -16,6 +16,7 @@ mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use support::clock::BenchClock;
 use xbpf::isa::{ExecConfig, Program};
 
 const LARGE_LEN: usize = 10_000;
@@ -31,7 +32,7 @@ fn large_bytecode(workloads: &[support::Workload]) -> Vec<u8> {
     bytecode
 }
 
-fn bench_program(c: &mut Criterion, name: &str, bytecode: &[u8], with_rbpf: bool) {
+fn bench_program(c: &mut Criterion<BenchClock>, name: &str, bytecode: &[u8], with_rbpf: bool) {
     let program = Program::from_bytes(bytecode).expect("the program is valid");
     let config = ExecConfig::default();
     let mut group = c.benchmark_group(format!("compile_{name}"));
@@ -57,7 +58,7 @@ fn bench_program(c: &mut Criterion, name: &str, bytecode: &[u8], with_rbpf: bool
     group.finish();
 }
 
-fn compile(c: &mut Criterion) {
+fn compile(c: &mut Criterion<BenchClock>) {
     let workloads = support::workloads();
     let switch = workloads
         .iter()
@@ -67,5 +68,9 @@ fn compile(c: &mut Criterion) {
     bench_program(c, "large", &large_bytecode(&workloads), false);
 }
 
-criterion_group!(benches, compile);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = compile
+}
 criterion_main!(benches);

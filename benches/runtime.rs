@@ -8,8 +8,11 @@
 //! `/hash_lookup` (on a hash map holding the key), `/hash_update` (`bpf_map_update_elem` of one
 //! key of a hash map, which replaces its value).
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use support::clock::BenchClock;
 use xbpf::helpers::id;
 use xbpf::maps::{MapSpec, MapType};
 use xbpf::runtime::Runtime;
@@ -54,7 +57,7 @@ fn programs() -> Vec<(&'static str, MapType, String)> {
     ]
 }
 
-fn runtime(c: &mut Criterion) {
+fn runtime(c: &mut Criterion<BenchClock>) {
     for engine in xbpf::engines::all_engines() {
         let name = engine.name();
         let runtime = Runtime::new(engine);
@@ -81,5 +84,9 @@ fn runtime(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, runtime);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = runtime
+}
 criterion_main!(benches);

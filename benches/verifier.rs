@@ -5,10 +5,13 @@
 //! Benchmark id: `verify_corpus/all`, with the programs' total instruction count as throughput,
 //! so `scripts/bench-report` reports time per 1,000 instructions.
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
+use support::clock::BenchClock;
 use xbpf::elf::ElfObject;
 use xbpf::isa::Program;
 use xbpf::program_types::{RegsArch, for_section, map_descriptors};
@@ -64,7 +67,7 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-fn verifier(c: &mut Criterion) {
+fn verifier(c: &mut Criterion<BenchClock>) {
     let cases = cases();
     let instructions: usize = cases.iter().map(|case| case.program.len()).sum();
     eprintln!(
@@ -90,5 +93,9 @@ fn verifier(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verifier);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = verifier
+}
 criterion_main!(benches);

@@ -16,9 +16,10 @@ mod support;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use support::clock::BenchClock;
 use support::{OwnedInput, Workload};
 
-fn bench_workload(c: &mut Criterion, workload: &Workload) {
+fn bench_workload(c: &mut Criterion<BenchClock>, workload: &Workload) {
     support::check_executed_count(workload);
     let mut group = c.benchmark_group(&workload.name);
     for engine in xbpf::engines::all_engines() {
@@ -81,11 +82,16 @@ fn bench_workload(c: &mut Criterion, workload: &Workload) {
     group.finish();
 }
 
-fn workloads(c: &mut Criterion) {
+fn workloads(c: &mut Criterion<BenchClock>) {
+    support::clock::record(&BenchClock::from_env());
     for workload in support::workloads() {
         bench_workload(c, &workload);
     }
 }
 
-criterion_group!(benches, workloads);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = workloads
+}
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each bench target uses its own part of this module
 
+pub mod clock;
 pub mod native;
 #[cfg(all(target_arch = "x86_64", unix))]
 pub mod rbpf_peer;
