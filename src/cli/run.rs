@@ -28,7 +28,8 @@ pub struct RunArgs {
     fuel: Option<u64>,
     /// Run N times (memory reset before each run, outside the timed part) and print
     /// `runs=N min_ns=… median_ns=… insns=… min_ns_per_insn=… median_ns_per_insn=…` on stderr
-    /// (the executed instructions counted by one more, untimed, run on the interpreter).
+    /// (the executed instructions counted by one more, untimed, run on the interpreter; ELF
+    /// objects, whose runs change maps, report the times only).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     repeat: Option<u64>,
     /// ELF objects: the program's section (e.g. `xdp`, `kprobe/sys_write`).
@@ -40,6 +41,18 @@ pub struct RunArgs {
     /// ELF objects: after the run, print every map's contents as JSON (after r0).
     #[arg(long)]
     dump_maps: bool,
+    /// ELF objects: packet data as hex bytes. The program runs as the type its section names
+    /// (xdp, classifier, ...): the context (--mem, zero-padded) gets real pointers to the
+    /// packet where the type has packet fields.
+    #[arg(long, value_name = "HEX", conflicts_with = "packet_file")]
+    packet: Option<String>,
+    /// ELF objects: packet data from a file (see --packet).
+    #[arg(long, value_name = "FILE")]
+    packet_file: Option<PathBuf>,
+    /// ELF objects: verify the program against its section's program type before running it
+    /// (a rejection exits with status 1 and the verifier's diagnostic).
+    #[arg(long)]
+    verify: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<(), CliError> {
@@ -56,13 +69,24 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             engine: engine(&args.engine)?,
             fuel: args.fuel,
             memory: input_memory(&args, None)?,
+            packet: packet(&args)?,
+            verify: args.verify,
             runs: args.repeat.unwrap_or(1),
+            report_timing: args.repeat.is_some(),
             dump_maps: args.dump_maps,
         });
     }
-    if args.section.is_some() || args.function.is_some() || args.dump_maps {
+    if args.section.is_some()
+        || args.function.is_some()
+        || args.dump_maps
+        || args.packet.is_some()
+        || args.packet_file.is_some()
+        || args.verify
+    {
         return Err(CliError::Input(
-            "--section, --function and --dump-maps apply to ELF objects only".into(),
+            "--section, --function, --dump-maps, --packet, --packet-file and --verify apply to \
+             ELF objects only"
+                .into(),
         ));
     }
     let (program, file) = load(&args.program)?;
@@ -123,9 +147,24 @@ fn input_memory(args: &RunArgs, from_file: Option<Vec<u8>>) -> Result<Vec<u8>, C
     })
 }
 
+/// The packet: `--packet-file`, `--packet`, or none.
+fn packet(args: &RunArgs) -> Result<Option<Vec<u8>>, CliError> {
+    Ok(match (&args.packet_file, &args.packet) {
+        (Some(path), _) => Some(
+            std::fs::read(path)
+                .map_err(|error| CliError::Input(format!("{}: {error}", path.display())))?,
+        ),
+        (None, Some(hex)) => Some(
+            xbpf::conformance::hex::decode(hex)
+                .map_err(|error| CliError::Input(format!("--packet: {error}")))?,
+        ),
+        (None, None) => None,
+    })
+}
+
 /// `runs=N min_ns=… median_ns=…` (the median of an even count is the lower middle), then
 /// `insns=… min_ns_per_insn=… median_ns_per_insn=…` when the executed count is known.
-fn timing_line(times: &mut [Duration], executed: Option<u64>) -> String {
+pub(super) fn timing_line(times: &mut [Duration], executed: Option<u64>) -> String {
     times.sort_unstable();
     let min = times.first().copied().unwrap_or_default();
     let median = times
