@@ -146,6 +146,9 @@ fn repeat_reports_timing_on_stderr() {
     let line = stderr(&output);
     assert!(line.starts_with("runs=5 min_ns="), "{line}");
     assert!(line.contains(" median_ns="), "{line}");
+    // 20! by a loop: 2 instructions before it, 20 iterations of 3, then exit
+    assert!(line.contains(" insns=63 "), "{line}");
+    assert!(line.contains(" median_ns_per_insn="), "{line}");
 }
 
 #[test]
