@@ -1,77 +1,101 @@
-//! Verifier speed on the largest real programs of the corpus (../shared/verifier-corpus):
-//! Cilium's biggest tail-call programs and the whole of bpf_lxc's entry program. The object is
-//! parsed once; each iteration verifies the prepared program.
+//! Verifier time on real programs: every program of `../shared/verifier-corpus` that is
+//! expected to pass and that the verifier accepts with the program type its section names (or a
+//! generic 64-byte context for sections without one), verified one after the other.
 //!
-//! cargo bench --bench verifier
+//! Benchmark id: `verify_corpus/all`, with the programs' total instruction count as throughput,
+//! so `scripts/bench-report` reports time per 1,000 instructions.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+mod support;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::HashMap;
+use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
-use xbpf::corpus;
+use support::clock::BenchClock;
 use xbpf::elf::ElfObject;
-use xbpf::verifier::VerifierConfig;
+use xbpf::isa::Program;
+use xbpf::program_types::{RegsArch, for_section, map_descriptors};
+use xbpf::verifier::{MapDescriptor, ProgramType, VerifierConfig, verify};
 
-/// (object, section, function) of the programs measured.
-const PROGRAMS: &[(&str, &str, &str)] = &[
-    (
-        "cilium/bpf_xdp_dsr_linux_v1_1.o",
-        "2/15",
-        "tail_nodeport_nat_ipv4",
-    ),
-    (
-        "cilium/bpf_xdp_snat_linux.o",
-        "2/16",
-        "tail_nodeport_nat_ipv6",
-    ),
-    (
-        "cilium/bpf_xdp_snat_linux.o",
-        "2/24",
-        "tail_handle_nat_fwd_ipv6",
-    ),
-    ("cilium/bpf_lxc.o", "2/10", "2/10"),
-    ("cilium/bpf_lxc.o", "from-container", "from-container"),
-    ("cilium/bpf_netdev.o", "from-netdev", "from-netdev"),
-];
-
-fn corpus_dir() -> &'static Path {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/verifier-corpus"
-    ));
-    assert!(
-        dir.join("expected.tsv").exists(),
-        "the verifier corpus is missing: expected {}/expected.tsv",
-        dir.display()
-    );
-    dir
+struct Case {
+    program: Program,
+    program_type: ProgramType,
+    maps: Vec<MapDescriptor>,
 }
 
-fn largest_cilium_programs(c: &mut Criterion) {
-    let dir = corpus_dir();
-    let config = VerifierConfig::default();
-    let mut group = c.benchmark_group("verify");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(5));
-    for &(object, section, function) in PROGRAMS {
-        let bytes = std::fs::read(dir.join(object)).expect("a corpus object");
-        let elf = ElfObject::parse(&bytes).expect("the object loads");
-        let program = elf
-            .program(section, function)
-            .unwrap_or_else(|| panic!("{object} has no {section}/{function}"));
-        let prepared = corpus::prepare(&elf, object, program, None).expect("the program validates");
-        let name = format!(
-            "{}:{section}/{function} ({} insns)",
-            object.trim_start_matches("cilium/"),
-            prepared.program.len()
-        );
-        // Verdicts are part of what is measured: a rejection would cut the work short.
-        prepared
-            .verify(&config)
-            .unwrap_or_else(|r| panic!("{name} is safe:\n{r}"));
-        group.bench_function(name, |b| b.iter(|| prepared.verify(&config)));
+/// The corpus programs expected to pass that the verifier accepts here.
+fn cases() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/verifier-corpus");
+    let table = std::fs::read_to_string(dir.join("expected.tsv")).unwrap_or_else(|error| {
+        panic!(
+            "verifier corpus not found ({}: {error}); the shared folder must be beside the \
+             repository",
+            dir.display()
+        )
+    });
+    let mut objects: HashMap<String, Option<ElfObject>> = HashMap::new();
+    let mut cases = Vec::new();
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [object, section, function, "pass", ..] = fields[..] else {
+            continue;
+        };
+        let elf = objects.entry(object.to_string()).or_insert_with(|| {
+            std::fs::read(dir.join(object))
+                .ok()
+                .and_then(|bytes| ElfObject::parse(&bytes).ok())
+        });
+        let Some(elf) = elf else { continue };
+        let Some(elf_program) = elf.program(section, function) else {
+            continue;
+        };
+        let Ok(program) = Program::new(elf_program.insns.clone()) else {
+            continue;
+        };
+        let program_type =
+            for_section(section, RegsArch::X86_64).unwrap_or_else(|| ProgramType::generic(64));
+        let maps = map_descriptors(elf);
+        if verify(&program, &program_type, &maps, &VerifierConfig::default()).is_ok() {
+            cases.push(Case {
+                program,
+                program_type,
+                maps,
+            });
+        }
     }
+    assert!(!cases.is_empty(), "no corpus program verifies");
+    cases
+}
+
+fn verifier(c: &mut Criterion<BenchClock>) {
+    let cases = cases();
+    let instructions: usize = cases.iter().map(|case| case.program.len()).sum();
+    eprintln!(
+        "verify_corpus: {} programs, {instructions} instructions",
+        cases.len()
+    );
+    let config = VerifierConfig::default();
+    let mut group = c.benchmark_group("verify_corpus");
+    group.throughput(Throughput::Elements(instructions as u64));
+    group.bench_function("all", |b| {
+        b.iter(|| {
+            for case in &cases {
+                let report = verify(
+                    black_box(&case.program),
+                    &case.program_type,
+                    &case.maps,
+                    &config,
+                );
+                black_box(report.is_ok());
+            }
+        })
+    });
     group.finish();
 }
 
-criterion_group!(benches, largest_cilium_programs);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = verifier
+}
 criterion_main!(benches);

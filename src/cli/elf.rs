@@ -152,7 +152,7 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
     })?;
     println!("{r0}");
     if request.report_timing {
-        eprintln!("{}", super::run::timing_line(&mut times));
+        eprintln!("{}", super::run::timing_line(&mut times, None));
     }
     if request.dump_maps {
         let maps: Vec<_> = object
