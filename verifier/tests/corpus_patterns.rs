@@ -125,6 +125,14 @@ const COUNTED_LOOP_ONE_TOO_FAR: &str = "stdw [%r10-8], 0\nstdw [%r10-16], 0\nstd
     write:\nmov %r5, %r10\nadd %r5, -40\nadd %r5, %r2\nstxb [%r5+0], %r4\n\
     add %r2, 1\njne %r2, 41, write\nmov %r0, 0\nexit";
 
+/// Two lookups give pointers into two different values of one map: their difference is not
+/// the difference of their offsets, so it must not be trusted as a small number.
+const DISTANCE_BETWEEN_MAP_VALUES: &str = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\n\
+    lddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, out\nmov %r6, %r0\n\
+    stw [%r10-8], 1\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_by_index 0\ncall 1\n\
+    jeq %r0, 0, out\nsub %r6, %r0\nmov %r3, %r10\nadd %r3, %r6\nstdw [%r3-16], 0\n\
+    out:\nmov %r0, 0\nexit";
+
 #[rustfmt::skip]
 const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("flag-encoded packet check", P, 128, FLAG_CHECK, Accept),
@@ -147,6 +155,10 @@ const CASES: &[(&str, Ty, usize, &str, Expect)] = &[
     ("maps compared by order", G, 128, "mov %r0, 0\nlddw %r6, map_by_index 1\nlddw %r7, map_by_index 0\njgt %r6, %r7, +1\nmov %r0, 1\nexit", Reject(PointerComparison)),
     ("32-bit distance between context and packet", P, 128, "ldxdw %r2, [%r1+0]\nmov %r0, %r1\nsub32 %r0, %r2\nexit", Reject(PointerSubtraction)),
     ("32-bit sum of packet pointers", P, 128, "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nmov %r0, %r3\nadd32 %r0, %r2\nexit", Reject(PointerArithmetic)),
+    ("distance between two map values used as a stack offset", G, 128, DISTANCE_BETWEEN_MAP_VALUES, Reject(OutOfBounds)),
+    ("two map values compared, the unequal branch still checked", G, 128, "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +10\nmov %r6, %r0\nstw [%r10-8], 1\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +2\njne %r6, %r0, +2\nmov %r0, 0\nexit\nldxdw %r0, [%r0+16]\nexit", Reject(OutOfBounds)),
+    ("two map values ordered, both branches still checked", G, 128, "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +10\nmov %r6, %r0\nstw [%r10-8], 1\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +2\njgt %r6, %r0, +2\nmov %r0, 0\nexit\nldxdw %r0, [%r0+16]\nexit", Reject(OutOfBounds)),
+    ("32-bit distance between two map values used as a stack offset", G, 128, "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +13\nmov %r6, %r0\nstw [%r10-8], 1\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_by_index 0\ncall 1\njeq %r0, 0, +5\nsub32 %r6, %r0\nmov %r3, %r10\nadd %r3, %r6\nstdw [%r3-16], 0\nmov %r0, 0\nexit", Reject(OutOfBounds)),
     ("32-bit packet distance used as a stack offset", P, 128, "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nsub32 %r3, %r2\nmov %r4, %r10\nadd %r4, %r3\nstb [%r4-1], 0\nmov %r0, 0\nexit", Reject(OutOfBounds)),
 ];
 

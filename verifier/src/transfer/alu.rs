@@ -156,6 +156,16 @@ impl Machine<'_> {
                         &src_regs,
                     ));
                 }
+                // Only a region with one base address per run (the context, a stack frame,
+                // the packet) makes the difference a difference of offsets: two map values,
+                // buffers or map objects may lie anywhere relative to each other.
+                if !matches!(ra.family(), Region::Ctx | Region::Stack(_) | Region::Packet) {
+                    state.set(d, Value::NUMBER);
+                    if width == Width::W32 {
+                        state.regs[d].scalar = Scalar::from_view(Scalar::TOP.view(32));
+                    }
+                    return Ok(Flow::Next);
+                }
                 let mut difference = a.scalar.alu(Width::W64, AluOp::Sub, &b.scalar);
                 if let Some(s) = b_var {
                     let hi = state.difference_bound(d, s);

@@ -191,6 +191,11 @@ impl Machine<'_> {
                         "a 32-bit comparison truncates the pointers",
                     ));
                 }
+                // Offsets order addresses only within a region with one base per run: two
+                // map values (or buffers) may lie anywhere relative to each other.
+                if !matches!(ra.family(), Region::Ctx | Region::Stack(_) | Region::Packet) {
+                    return Ok(true);
+                }
                 Ok(self.assume_offsets(state, cmp, a, b))
             }
             // A value that may or may not be a pointer: nothing is learnt.
