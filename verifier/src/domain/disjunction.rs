@@ -81,6 +81,9 @@ impl Disjunction {
                 let similarity = self.states[i].0.similarity(&self.states[j].0);
                 if similarity > best.2 || (i, j) == (0, 1) {
                     best = (i, j, similarity.max(best.2));
+                    if similarity >= PartitionKey::CLOSEST {
+                        return (i, j);
+                    }
                 }
             }
         }

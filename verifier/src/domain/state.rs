@@ -50,6 +50,10 @@ pub struct PartitionKey {
 }
 
 impl PartitionKey {
+    /// The similarity of two distinct keys that differ only in initialised stack bytes (no
+    /// pair of distinct keys is more alike).
+    pub const CLOSEST: usize = 4 * NREGS + 2;
+
     /// How alike two keys are, to choose which states merge when the cap is hit: register
     /// classes weigh most, then spilled pointer types, then which stack bytes are initialised.
     pub fn similarity(&self, other: &PartitionKey) -> usize {
