@@ -57,3 +57,24 @@ fn corpus_verdicts_meet_expectations() {
         "only {precise} of the 64 safe programs PREVAIL rejects are accepted"
     );
 }
+
+#[test]
+fn bpf_elf_map_outer_maps_find_their_inner_template_by_id() {
+    // Cilium's maglev hash-of-maps names its 4078-byte inner array by inner_id; reading
+    // inner_idx instead gave it the first map of the section (28-byte values).
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/verifier-corpus/cilium/bpf_xdp_snat_linux.o"
+    ));
+    let bytes = std::fs::read(path).expect("the verifier corpus");
+    let object = xbpf::elf::ElfObject::parse(&bytes).expect("the object loads");
+    for name in ["cilium_lb4_maglev", "cilium_lb6_maglev"] {
+        let outer = object
+            .maps()
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} is a map of the object"));
+        let inner = outer.inner.as_deref().expect("an inner map template");
+        assert_eq!(inner.value_size, 4078, "{name}");
+    }
+}
