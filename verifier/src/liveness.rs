@@ -148,4 +148,41 @@ mod tests {
         assert_eq!(at(5), 0b100, "r2 flows to the exit through this block");
         assert_eq!(at(6), 0b100);
     }
+
+    #[test]
+    fn calls_read_arguments_and_keep_callee_saved_registers() {
+        let (uses, defs) = uses_and_defs(&Instruction::Call(CallTarget::Helper(1)));
+        assert_eq!((uses, defs), (ARGUMENTS, 1), "helpers keep r1..r5");
+        let (uses, defs) = uses_and_defs(&Instruction::Call(CallTarget::Local(3)));
+        assert_eq!((uses, defs), (ARGUMENTS, SCRATCH));
+        // `ja +0` ends the first block, so the call starts the second.
+        let program = Program::new(
+            assemble(
+                "mov %r6, 1\nmov %r7, 2\nja +0\ncall local f\nmov %r0, %r6\nexit\n\
+                 f:\nmov %r0, 0\nexit",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let cfg = Cfg::build(&program).unwrap();
+        let function = cfg.function(0).unwrap();
+        let live = live_in(&program, function);
+        assert_eq!(
+            live[function.entry_node.index()],
+            ARGUMENTS,
+            "r1..r5 reach the call; r6 and r7 are written before anything reads them"
+        );
+        assert_eq!(
+            live[function.block_at(3).unwrap().index()],
+            ARGUMENTS | 1 << 6,
+            "the call may read r1..r5 and keeps r6, read after it; r7 is never read"
+        );
+        let callee = cfg.function(6).unwrap();
+        let live = live_in(&program, callee);
+        assert_eq!(
+            live[callee.entry_node.index()],
+            0,
+            "the callee reads no register"
+        );
+    }
 }
