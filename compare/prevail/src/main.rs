@@ -116,6 +116,11 @@ fn main() -> ExitCode {
     );
     let (mut total_prevail, mut total_xbpf) = (Duration::ZERO, Duration::ZERO);
     let mut compared = 0;
+    // Per project: programs, PREVAIL and xbpf times, programs each accepts.
+    let mut projects: std::collections::BTreeMap<
+        String,
+        (usize, Duration, Duration, usize, usize),
+    > = Default::default();
     for row in &rows {
         // Malformed objects measure nothing but error paths.
         if row.expected == Expected::RejectLoad {
@@ -150,6 +155,24 @@ fn main() -> ExitCode {
         total_prevail += prevail_time;
         total_xbpf += xbpf_time;
         compared += 1;
+        let project = projects.entry(row.project().to_string()).or_default();
+        project.0 += 1;
+        project.1 += prevail_time;
+        project.2 += xbpf_time;
+        project.3 += usize::from(prevail == Some(true));
+        project.4 += usize::from(matches!(ours, Verdict::Accepted(_)));
+    }
+    println!(
+        "\n{:<18} {:>8} {:>12} {:>10} {:>9} {:>16} {:>13}",
+        "project", "programs", "prevail ms", "xbpf ms", "ratio", "prevail accepts", "xbpf accepts"
+    );
+    for (name, (n, p, x, pa, xa)) in &projects {
+        println!(
+            "{name:<18} {n:>8} {:>12.1} {:>10.1} {:>9.1} {pa:>16} {xa:>13}",
+            p.as_secs_f64() * 1e3,
+            x.as_secs_f64() * 1e3,
+            p.as_secs_f64() / x.as_secs_f64().max(1e-9)
+        );
     }
     println!(
         "\ntotal over {compared} programs: prevail {:.1} ms, xbpf {:.1} ms, prevail/xbpf = {:.2}",
