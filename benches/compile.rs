@@ -46,14 +46,14 @@ fn bench_program(c: &mut Criterion<BenchClock>, name: &str, bytecode: &[u8], wit
         });
     }
 
-    #[cfg(all(target_arch = "x86_64", unix))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     if with_rbpf {
         let mut vm = rbpf::EbpfVmRaw::new(Some(bytecode)).expect("rbpf accepts the program");
         group.bench_function("rbpf-jit", |b| {
             b.iter(|| vm.jit_compile().expect("rbpf compiles the program"))
         });
     }
-    #[cfg(not(all(target_arch = "x86_64", unix)))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     let _ = with_rbpf;
     group.finish();
 }

@@ -43,7 +43,7 @@ fn bench_workload(c: &mut Criterion<BenchClock>, workload: &Workload) {
         }
     }
 
-    #[cfg(all(target_arch = "x86_64", unix))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     for (jit, id) in [(false, "rbpf-interp"), (true, "rbpf-jit")] {
         let vm = support::rbpf_peer::vm(workload, jit);
         group.bench_function(id, |b| {

@@ -8,7 +8,7 @@
 
 pub mod clock;
 pub mod native;
-#[cfg(all(target_arch = "x86_64", unix))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod rbpf_peer;
 
 use std::path::{Path, PathBuf};
