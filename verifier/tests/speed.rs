@@ -1,12 +1,13 @@
-//! The verifier stays fast on long programs: a synthetic 5,000-instruction program in the
-//! style of a large packet parser (bounds checks, branches to a shared exit, spills, map
-//! lookups) verifies well within a generous time bound, and the work grows linearly.
+//! The verifier scales on long programs: a synthetic 5,000-instruction program in the style of
+//! a large packet parser (bounds checks, branches to a shared exit, spills, map lookups)
+//! verifies, and the abstract work (blocks executed, states kept apart) grows linearly with its
+//! length. The work is counted, not timed, so the test is deterministic on a loaded machine;
+//! time is measured by the criterion benches.
 
 mod common;
 
 use common::{Ty, program, test_maps};
 use std::fmt::Write;
-use std::time::{Duration, Instant};
 use xbpf_verifier::{VerifierConfig, verify};
 
 /// A parser-like program with `blocks` repetitions of a 25-instruction pattern.
@@ -42,29 +43,24 @@ fn parser(blocks: usize) -> String {
     s
 }
 
-fn time_verification(blocks: usize) -> (usize, Duration) {
+/// Verifies the parser with `blocks` repetitions; returns its length and the blocks executed.
+fn verification_work(blocks: usize) -> (usize, usize) {
     let source = parser(blocks);
     let program = program(&source);
     let ty = Ty::Packet.program_type();
-    let start = Instant::now();
     let report = verify(&program, &ty, &test_maps(), &VerifierConfig::default())
         .unwrap_or_else(|r| panic!("the synthetic parser is safe:\n{r}"));
-    let elapsed = start.elapsed();
     assert!(report.exit_range.is_some());
-    (program.len(), elapsed)
+    (program.len(), report.stats.block_executions)
 }
 
 #[test]
-fn five_thousand_instructions_verify_quickly_and_linearly() {
-    let (small_len, small_time) = time_verification(50);
-    let (len, time) = time_verification(210);
-    eprintln!("{small_len} slots in {small_time:?}, {len} slots in {time:?}");
+fn five_thousand_instructions_verify_with_linear_work() {
+    let (small_len, small_work) = verification_work(50);
+    let (len, work) = verification_work(210);
+    eprintln!("{small_len} slots: {small_work} block executions; {len} slots: {work}");
     assert!(len >= 5000, "the program has {len} slots");
-    assert!(
-        time < Duration::from_secs(10),
-        "verifying {len} slots took {time:?}"
-    );
-    // Four times the code may cost more than four times the time, but not quadratically so.
-    let ratio = time.as_secs_f64() / small_time.as_secs_f64().max(1e-6);
-    assert!(ratio < 16.0, "4x the program took {ratio:.1}x the time");
+    // 4.2 times the code may cost somewhat more than 4.2 times the work, not quadratically more.
+    let ratio = work as f64 / small_work.max(1) as f64;
+    assert!(ratio < 6.0, "4.2x the program took {ratio:.1}x the work");
 }
