@@ -24,6 +24,9 @@ pub struct ProgramFile {
     pub slots: Vec<Insn>,
     /// Memory that came with the program (a `.data` file's `-- mem` section).
     pub memory: Option<Vec<u8>>,
+    /// The whole object, for ELF files (`slots` is then its only program, with map
+    /// references still unresolved).
+    pub elf: Option<crate::elf::ElfObject>,
 }
 
 /// Why a program file cannot be read.
@@ -51,8 +54,18 @@ pub enum LoadError {
     NoProgram { path: PathBuf },
     #[error("{path}: raw bytecode must be a multiple of 8 bytes long (is {len} bytes)")]
     PartialSlot { path: PathBuf, len: usize },
-    #[error("{path}: ELF objects are not supported yet")]
-    ElfUnsupported { path: PathBuf },
+    #[error("{path}: {source}")]
+    Elf {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::elf::ElfError>,
+    },
+    #[error("{path}: the object has {count} programs, choose one ({programs})")]
+    ElfAmbiguous {
+        path: PathBuf,
+        count: usize,
+        programs: String,
+    },
 }
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -99,7 +112,32 @@ pub fn parse_program(bytes: &[u8], path: &Path) -> Result<ProgramFile, LoadError
     let path_buf = || path.to_path_buf();
     let format = detect(bytes);
     let (slots, memory) = match format {
-        ProgramFormat::Elf => return Err(LoadError::ElfUnsupported { path: path_buf() }),
+        ProgramFormat::Elf => {
+            let object = crate::elf::ElfObject::parse(bytes).map_err(|source| LoadError::Elf {
+                path: path_buf(),
+                source: Box::new(source),
+            })?;
+            let slots = match object.programs() {
+                [only] => only.insns.clone(),
+                programs => {
+                    return Err(LoadError::ElfAmbiguous {
+                        path: path_buf(),
+                        count: programs.len(),
+                        programs: programs
+                            .iter()
+                            .map(|p| format!("{}/{}", p.section, p.function))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            };
+            return Ok(ProgramFile {
+                format,
+                slots,
+                memory: None,
+                elf: Some(object),
+            });
+        }
         ProgramFormat::Raw => {
             let slots =
                 xbpf_isa::insn::slots_from_bytes(bytes).map_err(|_| LoadError::PartialSlot {
@@ -141,6 +179,7 @@ pub fn parse_program(bytes: &[u8], path: &Path) -> Result<ProgramFile, LoadError
         format,
         slots,
         memory,
+        elf: None,
     })
 }
 

@@ -7,7 +7,8 @@ use xbpf::isa::ExecConfig;
 
 /// Disassemble a program (raw bytecode, assembly or .data file) into assembly text that
 /// reassembles to the same bytes; with --jit, print the JIT's native code instead, under the
-/// eBPF instruction each block came from.
+/// eBPF instruction each block came from. For an ELF object: its sections, symbols,
+/// relocations and maps, then each program (map references shown unresolved).
 #[derive(Debug, clap::Args)]
 pub struct DisasmArgs {
     /// Program file.
@@ -21,6 +22,18 @@ pub struct DisasmArgs {
 }
 
 pub fn run(args: DisasmArgs) -> Result<(), CliError> {
+    let bytes = std::fs::read(&args.input)
+        .map_err(|error| CliError::Input(format!("{}: {error}", args.input.display())))?;
+    if xbpf::format::detect(&bytes) == xbpf::format::ProgramFormat::Elf {
+        if args.jit {
+            return Err(CliError::Input(
+                "--jit lists raw, assembly or .data programs; ELF objects show their tables"
+                    .to_string(),
+            ));
+        }
+        print!("{}", super::elf::disasm(&bytes, &args.input)?);
+        return Ok(());
+    }
     if !args.jit {
         let file = xbpf::format::read_program(&args.input).map_err(input_error)?;
         print!("{}", xbpf::isa::disassemble(&file.slots));

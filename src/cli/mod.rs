@@ -7,6 +7,7 @@
 mod asm;
 mod conformance;
 mod disasm;
+mod elf;
 mod plugin;
 mod run;
 mod verify;

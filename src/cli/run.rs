@@ -30,17 +30,42 @@ pub struct RunArgs {
     /// `runs=N min_ns=… median_ns=…` on stderr.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     repeat: Option<u64>,
+    /// ELF objects: the program's section (e.g. `xdp`, `kprobe/sys_write`).
+    #[arg(long)]
+    section: Option<String>,
+    /// ELF objects: the program's entry function.
+    #[arg(long)]
+    function: Option<String>,
+    /// ELF objects: after the run, print every map's contents as JSON (after r0).
+    #[arg(long)]
+    dump_maps: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<(), CliError> {
+    let bytes = std::fs::read(&args.program)
+        .map_err(|error| CliError::Input(format!("{}: {error}", args.program.display())))?;
+    if xbpf::format::detect(&bytes) == xbpf::format::ProgramFormat::Elf {
+        return super::elf::run(super::elf::RunRequest {
+            path: &args.program,
+            bytes: &bytes,
+            selection: super::elf::Selection {
+                section: args.section.as_deref(),
+                function: args.function.as_deref(),
+            },
+            engine: engine(&args.engine)?,
+            fuel: args.fuel,
+            memory: input_memory(&args, None)?,
+            runs: args.repeat.unwrap_or(1),
+            dump_maps: args.dump_maps,
+        });
+    }
+    if args.section.is_some() || args.function.is_some() || args.dump_maps {
+        return Err(CliError::Input(
+            "--section, --function and --dump-maps apply to ELF objects only".into(),
+        ));
+    }
     let (program, file) = load(&args.program)?;
-    let initial_memory = match (&args.mem_file, &args.mem) {
-        (Some(path), _) => std::fs::read(path)
-            .map_err(|error| CliError::Input(format!("{}: {error}", path.display())))?,
-        (None, Some(hex)) => xbpf::conformance::hex::decode(hex)
-            .map_err(|error| CliError::Input(format!("--mem: {error}")))?,
-        (None, None) => file.memory.unwrap_or_default(),
-    };
+    let initial_memory = input_memory(&args, file.memory)?;
     let engine = engine(&args.engine)?;
     let config = ExecConfig {
         fuel: args.fuel,
@@ -68,6 +93,17 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         eprintln!("{}", timing_line(&mut times));
     }
     Ok(())
+}
+
+/// The input memory: `--mem-file`, `--mem`, or what the program file brought.
+fn input_memory(args: &RunArgs, from_file: Option<Vec<u8>>) -> Result<Vec<u8>, CliError> {
+    Ok(match (&args.mem_file, &args.mem) {
+        (Some(path), _) => std::fs::read(path)
+            .map_err(|error| CliError::Input(format!("{}: {error}", path.display())))?,
+        (None, Some(hex)) => xbpf::conformance::hex::decode(hex)
+            .map_err(|error| CliError::Input(format!("--mem: {error}")))?,
+        (None, None) => from_file.unwrap_or_default(),
+    })
 }
 
 /// `runs=N min_ns=… median_ns=…` (the median of an even count is the lower middle).

@@ -326,6 +326,11 @@ const CASES: &[(&str, Ty, Options, &str, Expect)] = &[
     ("join: signed and unsigned checks", G, Default, "ldxdw %r2, [%r1+0]\njslt %r2, 0, +4\njgt %r2, 8, +3\nadd %r1, %r2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Accept),
     ("join: signed check alone", G, Default, "ldxdw %r2, [%r1+0]\njsgt %r2, 8, +3\nadd %r1, %r2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Reject(OutOfBounds)),
     ("join: 32-bit check of a 64-bit value", G, Default, "ldxdw %r2, [%r1+0]\njgt32 %r2, 8, +3\nadd %r1, %r2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Reject(OutOfBounds)),
+    ("spill: bound on the register holds for its spilled copy", G, Default, "ldxb %r2, [%r1+0]\nstxdw [%r10-8], %r2\njgt %r2, 8, +4\nldxdw %r3, [%r10-8]\nadd %r1, %r3\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Accept),
+    ("spill: bound on the filled copy holds for the register", G, Default, "ldxb %r2, [%r1+0]\nstxdw [%r10-8], %r2\nldxdw %r3, [%r10-8]\njgt %r3, 8, +3\nadd %r1, %r2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Accept),
+    ("spill: bound on a register no longer equal to the spill", G, Default, "ldxb %r2, [%r1+0]\nstxdw [%r10-8], %r2\nldxb %r2, [%r1+1]\njgt %r2, 8, +4\nldxdw %r3, [%r10-8]\nadd %r1, %r3\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Reject(OutOfBounds)),
+    ("spill: bound on a spill overwritten since", G, Default, "ldxb %r2, [%r1+0]\nstxdw [%r10-8], %r2\nldxb %r4, [%r1+1]\nstxdw [%r10-8], %r4\njgt %r2, 8, +4\nldxdw %r3, [%r10-8]\nadd %r1, %r3\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Reject(OutOfBounds)),
+    ("spill: copies through a register move", G, Default, "ldxb %r2, [%r1+0]\nmov %r5, %r2\nstxdw [%r10-8], %r5\njgt %r2, 8, +4\nldxdw %r3, [%r10-8]\nadd %r1, %r3\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Accept),
     ("join: 32-bit check after zero extension", G, Default, "ldxdw %r2, [%r1+0]\nmov32 %r2, %r2\njgt32 %r2, 8, +3\nadd %r1, %r2\nldxdw %r0, [%r1+0]\nexit\nmov %r0, 0\nexit", Accept),
 ];
 

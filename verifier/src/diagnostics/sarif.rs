@@ -69,48 +69,39 @@ fn result(entry: &SarifEntry<'_>) -> Json {
         .instruction
         .map(|i| i.to_string())
         .unwrap_or_default();
-    let mut physical = vec![(
-        "artifactLocation",
-        Json::object([("uri", Json::str(entry.artifact))]),
-    )];
-    match &rejection.location {
-        Some(source) => physical.push((
-            "region",
-            Json::object([
-                ("startLine", Json::Int(source.line.max(1) as i128)),
-                ("startColumn", Json::Int(source.column.max(1) as i128)),
-            ]),
-        )),
-        None => physical.push((
-            "address",
-            Json::object([
-                ("relativeAddress", Json::Int(rejection.pc as i128 * 8)),
-                ("kind", Json::str("instruction")),
-                (
-                    "name",
-                    Json::str(format!("{} pc {}", entry.program, rejection.pc)),
-                ),
-            ]),
-        )),
-    }
-    let source_file = rejection.location.as_ref().map(|s| {
-        Json::object([
+    // With a source line the location is in the C file; without, it is the instruction's
+    // address in the object.
+    let physical = match &rejection.location {
+        Some(source) => Json::object([
             (
                 "artifactLocation",
-                Json::object([("uri", Json::str(s.file.clone()))]),
+                Json::object([("uri", Json::str(source.file.clone()))]),
             ),
             (
                 "region",
                 Json::object([
-                    ("startLine", Json::Int(s.line.max(1) as i128)),
-                    ("startColumn", Json::Int(s.column.max(1) as i128)),
+                    ("startLine", Json::Int(source.line.max(1) as i128)),
+                    ("startColumn", Json::Int(source.column.max(1) as i128)),
                 ]),
             ),
-        ])
-    });
-    let physical = match source_file {
-        Some(source) => source,
-        None => Json::object(physical),
+        ]),
+        None => Json::object([
+            (
+                "artifactLocation",
+                Json::object([("uri", Json::str(entry.artifact))]),
+            ),
+            (
+                "address",
+                Json::object([
+                    ("relativeAddress", Json::Int(rejection.pc as i128 * 8)),
+                    ("kind", Json::str("instruction")),
+                    (
+                        "name",
+                        Json::str(format!("{} pc {}", entry.program, rejection.pc)),
+                    ),
+                ]),
+            ),
+        ]),
     };
     Json::object([
         ("ruleId", Json::str(rejection.check.id())),

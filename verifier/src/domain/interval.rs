@@ -515,17 +515,17 @@ impl View {
             return None;
         }
         if self.umin == c {
-            self.umin += 1;
+            self.umin = self.umin.checked_add(1)?;
         }
         if self.umax == c {
-            self.umax -= 1;
+            self.umax = self.umax.checked_sub(1)?;
         }
         let s = concrete::sign_extend(c, self.bits) as i64;
         if self.smin == s {
-            self.smin += 1;
+            self.smin = self.smin.checked_add(1)?;
         }
         if self.smax == s {
-            self.smax -= 1;
+            self.smax = self.smax.checked_sub(1)?;
         }
         Some(self)
     }

@@ -323,6 +323,60 @@ impl State {
         });
     }
 
+    /// Every number holding this copy id (registers, stack cells, saved registers) drops it,
+    /// before a new value takes the id.
+    pub fn retire_scalar_id(&mut self, id: u32) {
+        self.update_scalar_holders(id, |value| {
+            value.id = 0;
+            true
+        });
+    }
+
+    /// Every copy of the value with this id gets `scalar` as well; false if one cannot.
+    pub fn refine_scalar_id(&mut self, id: u32, scalar: &Scalar) -> bool {
+        self.update_scalar_holders(id, |value| match value.scalar.meet(scalar) {
+            Some(met) => {
+                value.scalar = met;
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn update_scalar_holders(&mut self, id: u32, mut f: impl FnMut(&mut Value) -> bool) -> bool {
+        if id == 0 {
+            return true;
+        }
+        let holds = |value: &Value| value.is_number() && value.id == id;
+        let mut ok = true;
+        for value in &mut self.regs {
+            if holds(value) {
+                ok &= f(value);
+            }
+        }
+        for depth in 0..self.stacks.len() {
+            if self.stacks[depth]
+                .cells()
+                .iter()
+                .any(|cell| holds(&cell.value))
+            {
+                self.stack_mut(depth).map_values(|value| {
+                    if holds(value) {
+                        ok &= f(value);
+                    }
+                });
+            }
+        }
+        for caller in &mut self.callers {
+            for (value, _) in &mut caller.saved {
+                if holds(value) {
+                    ok &= f(value);
+                }
+            }
+        }
+        ok
+    }
+
     /// A null check on one register.
     pub fn refine_null_reg(&mut self, reg: usize, null: bool) {
         let value = refined_null(&self.regs[reg], null);
@@ -517,7 +571,12 @@ impl State {
         };
         self.stacks.pop();
         let dead = move |value: &Value| matches!(value.ty, ValueType::Pointer(Region::Stack(d), _) if d as usize >= depth);
-        for r in 0..6 {
+        // r0 is checked at the callee's exit (a returned frame pointer is rejected there);
+        // r1..r5 are scratch registers the caller must not rely on.
+        if dead(&self.regs[0]) {
+            self.set(0, Value::ANY);
+        }
+        for r in 1..6 {
             if dead(&self.regs[r]) {
                 self.set(r, Value::UNINIT);
             }
@@ -549,6 +608,7 @@ fn refined_null(value: &Value, null: bool) -> Value {
                 Value::constant(0)
             } else {
                 Value {
+                    id: 0,
                     ty: ValueType::Pointer(region, Nullness::NonNull),
                     scalar: value.scalar,
                 }
@@ -668,6 +728,7 @@ mod tests {
     fn null_checks_refine_every_copy() {
         let mut s = state();
         let maybe = Value {
+            id: 0,
             ty: ValueType::Pointer(Region::MapValue(0), Nullness::MaybeNull(7)),
             scalar: Scalar::constant(0),
         };

@@ -89,27 +89,35 @@ pub enum ValueType {
 pub struct Value {
     pub ty: ValueType,
     pub scalar: Scalar,
+    /// For numbers: values with the same non-zero id are copies of one value (a register and
+    /// its spill, say), so a bound learnt on one holds for all. Ids are created at spills
+    /// (from the pc) after every older holder of the id has dropped it.
+    pub id: u32,
 }
 
 impl Value {
     pub const UNINIT: Value = Value {
+        id: 0,
         ty: ValueType::Uninit,
         scalar: Scalar::TOP,
     };
 
     pub const ANY: Value = Value {
+        id: 0,
         ty: ValueType::Any,
         scalar: Scalar::TOP,
     };
 
     /// An unknown number.
     pub const NUMBER: Value = Value {
+        id: 0,
         ty: ValueType::Number,
         scalar: Scalar::TOP,
     };
 
     pub fn number(scalar: Scalar) -> Value {
         Value {
+            id: 0,
             ty: ValueType::Number,
             scalar,
         }
@@ -122,6 +130,7 @@ impl Value {
     /// A non-null pointer at a constant offset.
     pub fn pointer(region: Region, offset: i64) -> Value {
         Value {
+            id: 0,
             ty: ValueType::Pointer(region, Nullness::NonNull),
             scalar: Scalar::constant(offset as u64),
         }
@@ -157,12 +166,18 @@ impl Value {
         use ValueType::*;
         match (self.ty, other.ty) {
             (Uninit, _) | (_, Uninit) => Value::UNINIT,
-            (Number, Number) => Value::number(self.scalar.join(&other.scalar)),
+            (Number, Number) => Value {
+                id: if self.id == other.id { self.id } else { 0 },
+                ty: Number,
+                scalar: self.scalar.join(&other.scalar),
+            },
             (Pointer(ra, na), Pointer(rb, nb)) if ra == rb => Value {
+                id: 0,
                 ty: Pointer(ra, join_nullness(na, nb)),
                 scalar: self.scalar.join(&other.scalar),
             },
             (Pointer(region, nullness), Number) if other.is_zero() => Value {
+                id: 0,
                 ty: Pointer(region, join_nullness(nullness, Nullness::MaybeNull(0))),
                 scalar: self.scalar,
             },
@@ -176,6 +191,7 @@ impl Value {
         let joined = self.join(newer);
         if joined.ty == self.ty && self.is_numeric() {
             Value {
+                id: joined.id,
                 ty: joined.ty,
                 scalar: self.scalar.widen(&newer.scalar, thresholds),
             }
@@ -187,6 +203,9 @@ impl Value {
     /// Whether every concrete value of `self` is one of `other`.
     pub fn is_subset_of(&self, other: &Value) -> bool {
         use ValueType::*;
+        if other.id != 0 && self.id != other.id && other.is_number() {
+            return false;
+        }
         match (self.ty, other.ty) {
             (_, Uninit) => true,
             (Uninit, _) => false,
@@ -267,10 +286,12 @@ mod tests {
         assert!(map.is_subset_of(&nullable));
         assert!(!nullable.is_subset_of(&map));
         let a = Value {
+            id: 0,
             ty: ValueType::Pointer(Region::MapValue(0), Nullness::MaybeNull(7)),
             scalar: Scalar::constant(0),
         };
         let b = Value {
+            id: 0,
             ty: ValueType::Pointer(Region::MapValue(0), Nullness::MaybeNull(9)),
             scalar: Scalar::constant(0),
         };

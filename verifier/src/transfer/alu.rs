@@ -91,6 +91,7 @@ impl Machine<'_> {
                 let offset = a.scalar.alu(Width::W64, op, &b.scalar);
                 self.assign_arithmetic(state, width, op, d, &a, &b, b_var, offset);
                 state.regs[d] = Value {
+                    id: 0,
                     ty: ValueType::Pointer(region, super::Nullness::NonNull),
                     scalar: offset,
                 };
@@ -115,6 +116,7 @@ impl Machine<'_> {
                 state.set(
                     d,
                     Value {
+                        id: 0,
                         ty: ValueType::Pointer(region, super::Nullness::NonNull),
                         scalar: offset,
                     },

@@ -232,6 +232,14 @@ impl Machine<'_> {
         }
         share_with_copies(state, a.var);
         share_with_copies(state, b.var);
+        // Bounds learnt on any register (directly or through the zone) hold for the spilled
+        // copies of its value.
+        for var in 0..NREGS {
+            let value = state.regs[var];
+            if value.is_number() && !state.refine_scalar_id(value.id, &value.scalar) {
+                return false;
+            }
+        }
         true
     }
 

@@ -192,6 +192,7 @@ impl Machine<'_> {
                 let id = null_id(pc);
                 state.retire_null_id(id);
                 Value {
+                    id: 0,
                     ty: ValueType::Pointer(region, Nullness::MaybeNull(id)),
                     scalar: Scalar::constant(0),
                 }
@@ -207,6 +208,7 @@ impl Machine<'_> {
                 let id = null_id(pc);
                 state.retire_null_id(id);
                 Value {
+                    id: 0,
                     ty: ValueType::Pointer(Region::Buffer(size as u32), Nullness::MaybeNull(id)),
                     scalar: Scalar::constant(0),
                 }

@@ -74,7 +74,10 @@ impl Machine<'_> {
         }
         let lo = base.scalar.smin as i128 + off as i128;
         let hi = base.scalar.smax as i128 + off as i128 + size_hi as i128;
-        let fixed = base.scalar.as_constant().map(|c| c as i64 + off);
+        let fixed = base
+            .scalar
+            .as_constant()
+            .map(|c| (c as i64).wrapping_add(off));
         let describe_range = |lo: i128, hi: i128| {
             if lo == hi - size_hi as i128 {
                 format!("{size_hi} bytes at offset {lo}")
@@ -293,6 +296,7 @@ impl Machine<'_> {
                         Some(var) => {
                             let (lo, hi) = state.var_bounds(var);
                             state.regs[d] = Value {
+                                id: 0,
                                 ty: ValueType::Pointer(region, Nullness::NonNull),
                                 scalar: Scalar::signed_range(lo, hi),
                             };
@@ -315,6 +319,7 @@ impl Machine<'_> {
     pub(super) fn store(
         &self,
         state: &mut State,
+        pc: usize,
         size: MemSize,
         dst: Reg,
         off: i16,
@@ -353,8 +358,27 @@ impl Machine<'_> {
         }
         match access.region {
             Region::Stack(depth) => {
+                // A whole number spilled at a known place stays linked to its register, so
+                // that a bound checked on either applies to both.
+                let mut value = value;
+                if let (Source::Reg(reg), Some(_), 8, ValueType::Number) =
+                    (src, access.fixed, bytes, value.ty)
+                    && reg != Reg::R10
+                {
+                    if value.id == 0 {
+                        let id = super::copy_id(pc);
+                        state.retire_scalar_id(id);
+                        state.regs[reg.index()].id = id;
+                        value.id = id;
+                    }
+                } else {
+                    value.id = 0;
+                }
                 let stored = match value.ty {
-                    ValueType::Number => Value::number(truncate(value.scalar, bytes as usize)),
+                    ValueType::Number => Value {
+                        id: value.id,
+                        ..Value::number(truncate(value.scalar, bytes as usize))
+                    },
                     ValueType::Pointer(..) if bytes == 8 => value,
                     _ => Value::ANY,
                 };

@@ -87,7 +87,7 @@ impl Machine<'_> {
                 dst,
                 off,
                 src,
-            } => self.store(state, size, dst, off, src),
+            } => self.store(state, pc, size, dst, off, src),
             Instruction::Atomic {
                 width,
                 op,
@@ -266,6 +266,11 @@ impl Machine<'_> {
 /// A maybe-null pointer produced at `pc` (ids are pc + 1 so that 0 means "no id").
 pub fn null_id(pc: usize) -> u32 {
     pc as u32 + 1
+}
+
+/// The copy id a spill at `pc` creates (high bit set: a different namespace from null ids).
+pub fn copy_id(pc: usize) -> u32 {
+    (pc as u32 + 1) | 0x8000_0000
 }
 
 /// A number of `size` bytes loaded without (or with) sign extension.

@@ -171,7 +171,17 @@ pub fn run_randomly(
     runs: usize,
     seed: u64,
 ) -> Result<(), String> {
-    let program = program(source);
+    run_program_randomly(ty, &program(source), report, runs, seed)
+}
+
+/// `run_randomly` for a program already built.
+pub fn run_program_randomly(
+    ty: Ty,
+    program: &Program,
+    report: &Report,
+    runs: usize,
+    seed: u64,
+) -> Result<(), String> {
     let mut values: Vec<Vec<u8>> = VALUE_SIZES.iter().map(|&n| vec![0u8; n]).collect();
     let addresses: Vec<u64> = values.iter_mut().map(|v| v.as_mut_ptr() as u64).collect();
 
