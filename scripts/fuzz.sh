@@ -11,7 +11,7 @@
 #   scripts/fuzz.sh --list              the targets
 #
 # Targets (fuzz/fuzz_targets/): decode, assemble, differential, verify, soundness,
-# conformance_data. Their input formats are described in fuzz/src/case.rs and targets.rs.
+# conformance_data, elf. Their input formats are described in fuzz/src/case.rs and targets.rs.
 #
 # Corpora grow in fuzz/corpus/TARGET (gitignored). A crash stops the run with a non-zero exit
 # status and leaves the input in fuzz/artifacts/TARGET/; reproduce it with

@@ -277,3 +277,54 @@ pub fn conformance_data(data: &[u8]) {
         let _ = xbpf_conformance::render_json(&results);
     }
 }
+
+/// (7) The ELF loader: parsing and inspecting any bytes, verifying each program as the type
+/// its section names, and loading the object into a runtime (maps created, programs resolved
+/// and prepared) never panic.
+pub fn elf(data: &[u8]) {
+    use xbpf::elf::ElfObject;
+    use xbpf::program_types::{RegsArch, for_section, line_table, map_descriptors};
+    use xbpf::runtime::{Runtime, RuntimeConfig};
+
+    let _ = xbpf::elf::inspect(data);
+    let Ok(object) = ElfObject::parse(data) else {
+        return;
+    };
+    let maps = map_descriptors(&object);
+    for program in object.programs() {
+        for pc in 0..program.insns.len() {
+            let _ = program.line_at(pc);
+        }
+        let (Ok(valid), Some(ty)) = (
+            Program::new(program.insns.clone()),
+            for_section(&program.section, RegsArch::X86_64),
+        ) else {
+            continue;
+        };
+        // Large objects verify slowly; the verify target covers the verifier itself.
+        if valid.len() <= 4096 {
+            let config = VerifierConfig {
+                line_table: Some(line_table(program)),
+                ..VerifierConfig::default()
+            };
+            if let Err(rejection) = verify(&valid, &ty, &maps, &config) {
+                let _ = rejection.to_string();
+            }
+        }
+    }
+    // Small maps: an object may declare many, and the runtime has no limit on their total.
+    let runtime = Runtime::with_config(
+        Box::new(Interpreter),
+        RuntimeConfig {
+            fuel: Some(10_000),
+            max_map_bytes: 1 << 16,
+            ..RuntimeConfig::default()
+        },
+    );
+    let Ok(loaded) = runtime.load_elf(data) else {
+        return;
+    };
+    for program in loaded.elf().programs() {
+        let _ = runtime.load_program(&loaded, &program.section, &program.function);
+    }
+}
