@@ -87,15 +87,37 @@ pub enum Verdict {
     Accepted(Vec<Result<u64, ExecError>>),
 }
 
+/// The verifier configurations soundness is checked under (every one must be sound): the
+/// default, without disjunction, widening at once without narrowing, and with the termination
+/// check.
+pub fn verifier_config(selector: u8) -> VerifierConfig {
+    let default = VerifierConfig::default();
+    match selector & 3 {
+        0 => default,
+        1 => VerifierConfig {
+            max_disjuncts: 1,
+            ..default
+        },
+        2 => VerifierConfig {
+            widening_delay: 0,
+            narrowing_iterations: 0,
+            ..default
+        },
+        _ => VerifierConfig {
+            check_termination: true,
+            ..default
+        },
+    }
+}
+
 /// Verifies `case` and, if accepted, runs it on the interpreter and the unchecked JIT over
 /// the memory variants. `Err` describes a soundness violation.
-pub fn check(case: &Case, seed: u64) -> Result<Verdict, String> {
-    let verifier_config = VerifierConfig::default();
+pub fn check(case: &Case, seed: u64, verifier_config: &VerifierConfig) -> Result<Verdict, String> {
     let Ok(report) = verify(
         &case.program,
         &program_type(case.memory.len()),
         &[],
-        &verifier_config,
+        verifier_config,
     ) else {
         return Ok(Verdict::Rejected);
     };

@@ -190,7 +190,7 @@ fn verifier_config(selector: u8) -> VerifierConfig {
 }
 
 /// (4) The verifier never panics, whatever the program, program type and configuration; its
-/// reports and rejections render.
+/// reports and rejections render; with selector bit 5 it gives the same result twice.
 pub fn verify_any(data: &[u8]) {
     let Some(input) = Input::new(data) else {
         return;
@@ -201,7 +201,16 @@ pub fn verify_any(data: &[u8]) {
     let selector = input.selector();
     let ty = program_type(selector, case.memory.len());
     let config = verifier_config(selector);
-    match verify(&case.program, &ty, &test_maps(), &config) {
+    let maps = test_maps();
+    let result = verify(&case.program, &ty, &maps, &config);
+    if selector & 0x20 != 0 {
+        assert_eq!(
+            verify(&case.program, &ty, &maps, &config),
+            result,
+            "the verifier gives another result on the same input"
+        );
+    }
+    match result {
         Ok(report) => {
             let _ = xbpf_verifier::diagnostics::text::render_report(&report);
             let _ = xbpf_verifier::diagnostics::json::report(&report).render();
@@ -230,9 +239,10 @@ pub fn soundness(data: &[u8]) {
     let seed = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
-    if let Err(violation) = soundness::check(&case, seed) {
+    let config = soundness::verifier_config(input.selector());
+    if let Err(violation) = soundness::check(&case, seed, &config) {
         panic!(
-            "unsound: {violation}\nfuel {:?}\n{}",
+            "unsound: {violation}\nfuel {:?}, verifier configuration {config:?}\n{}",
             case.fuel,
             disassemble(case.program.slots())
         );

@@ -71,6 +71,28 @@ fn program_type(memory_len: usize) -> ProgramType {
     ty
 }
 
+/// Every configuration must be sound; seeds take turns: the default, without disjunction,
+/// widening at once without narrowing, and with the termination check.
+fn verifier_config(seed: u64) -> VerifierConfig {
+    let default = VerifierConfig::default();
+    match seed % 4 {
+        0 => default,
+        1 => VerifierConfig {
+            max_disjuncts: 1,
+            ..default
+        },
+        2 => VerifierConfig {
+            widening_delay: 0,
+            narrowing_iterations: 0,
+            ..default
+        },
+        _ => VerifierConfig {
+            check_termination: true,
+            ..default
+        },
+    }
+}
+
 fn helper_table() -> HelperTable {
     let mut table = helpers();
     table.register(5, "conformance_return_r1", |_, args| Ok(args[0]));
@@ -166,11 +188,11 @@ fn accepted_random_programs_never_fault_and_exit_in_range() {
     let cases = env_number("XBPF_JIT_SOUNDNESS_CASES", 2000);
     let first_seed = env_number("XBPF_JIT_SOUNDNESS_SEED", 0);
     let helpers = Arc::new(helper_table());
-    let config = VerifierConfig::default();
     let (mut accepted, mut compared, mut ran_to_exit) = (0u64, 0u64, 0u64);
     for seed in first_seed..first_seed + cases {
         let bytes = pseudo_random_bytes(seed, 8192);
         let case = random_program(&mut Unstructured::new(&bytes)).expect("generator never fails");
+        let config = verifier_config(seed);
         let Ok(report) = verify(
             &case.program,
             &program_type(case.memory.len()),
@@ -210,7 +232,7 @@ fn accepted_random_programs_never_fault_and_exit_in_range() {
             let expected_memory = memory.bytes_mut().to_vec();
             if let Err(why) = check_run(&expected, &report) {
                 panic!(
-                    "seed {seed}: interpreter: {why}\nexit range {:?}, memory {contents:02x?}\n{}",
+                    "seed {seed}: interpreter: {why}\nexit range {:?}, memory {contents:02x?}, {config:?}\n{}",
                     report.exit_range.map(|r| r.to_string()),
                     listing()
                 );
