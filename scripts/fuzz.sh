@@ -4,8 +4,10 @@
 # falling back to stable with RUSTC_BOOTSTRAP=1 when nightly cannot be installed).
 #
 # Usage:
-#   scripts/fuzz.sh --smoke             every target for XBPF_FUZZ_SMOKE_SECONDS (default 20) each:
-#                                       the bounded run CI does
+#   scripts/fuzz.sh --smoke             checks the fuzz crate (fmt, clippy, its tests: every target
+#                                       on the shared test data, on stable), then runs every target
+#                                       for XBPF_FUZZ_SMOKE_SECONDS (default 20) each: the bounded
+#                                       run CI does
 #   scripts/fuzz.sh TARGET [SECONDS]    one target for SECONDS (default 600): long campaigns,
 #                                       e.g. scripts/fuzz.sh soundness 3600
 #   scripts/fuzz.sh --list              the targets
@@ -75,6 +77,11 @@ nice -n "$niceness" cargo "${toolchain[@]}" fuzz build -a
 
 case "$1" in
   --smoke)
+    # fuzz/ is a workspace of its own: the main workspace's fmt, clippy and tests skip it.
+    step "fuzz crate: fmt, clippy, tests (stable)"
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+    cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+    cargo test --manifest-path fuzz/Cargo.toml --release
     for target in $targets; do
       run "$target" "$smoke_seconds"
     done
