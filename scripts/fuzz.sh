@@ -18,6 +18,8 @@
 # Corpora grow in fuzz/corpus/TARGET (gitignored). A crash stops the run with a non-zero exit
 # status and leaves the input in fuzz/artifacts/TARGET/; reproduce it with
 #   cargo +nightly fuzz run -a TARGET fuzz/artifacts/TARGET/crash-...
+# or on stable, without sanitizer, with timing:
+#   cargo run --release --manifest-path fuzz/Cargo.toml --example replay -- TARGET FILE...
 # Builds are release builds with debug assertions (overflow checks) and AddressSanitizer.
 #
 # Environment: XBPF_SHARED (default ../shared: the conformance suite and verifier corpus the
