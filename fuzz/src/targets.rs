@@ -285,6 +285,7 @@ pub fn conformance_data(data: &[u8]) {
         );
         let _ = xbpf_conformance::render_text(&results);
         let _ = xbpf_conformance::render_json(&results);
+        let _ = std::fs::remove_file(&path);
     }
 }
 
