@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite on other targets, for real, under emulation:
-#   ARM64 Linux   (aarch64-unknown-linux-gnu) under qemu user-mode emulation
+#   ARM64 Linux   (aarch64-unknown-linux-gnu) under qemu user-mode emulation, on a CPU with the
+#                 LSE atomics and on one without, plus the JIT differential test on 100,000
+#                 programs and the conformance suite on every engine
 #   Windows x64   (x86_64-pc-windows-gnu)     under Wine
 # and type-checks what cannot run here:
 #   macOS         (x86_64-apple-darwin, aarch64-apple-darwin): cargo check of lib, bin, tests
@@ -8,8 +10,11 @@
 # Installs what it needs (Debian packages, rustup targets) and builds the Wine shim.
 #
 # Usage: scripts/cross.sh [aarch64] [windows] [macos] [nostd]     (default: all)
+# Environment: XBPF_SUITE overrides the conformance suite directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+suite=${XBPF_SUITE:-../shared/conformance/tests}
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(aarch64 windows macos nostd)
@@ -45,9 +50,25 @@ for target in "${targets[@]}"; do
     aarch64)
       triple=aarch64-unknown-linux-gnu
       rustup target add "$triple" >/dev/null 2>&1
-      step "tests on ARM64 Linux (qemu-aarch64)"
-      XBPF_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+      # qemu's default CPU ("max") has the ARMv8.1 LSE atomics; a Cortex-A53 is ARMv8.0
+      # without them, so the JIT's run-time choice takes its other path there.
+      lse_runner="qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
+      baseline_runner="qemu-aarch64 -cpu cortex-a53 -L /usr/aarch64-linux-gnu"
+      step "tests on ARM64 Linux (qemu-aarch64 -cpu max: LSE atomics)"
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$lse_runner" XBPF_TEST_RUNNER="$lse_runner" \
         cargo test --workspace --release --target "$triple"
+      step "ARM64 differential test: interpreter vs JIT (with and without LSE) on 100,000 random programs"
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$lse_runner" XBPF_DIFF_CASES=100000 \
+        cargo test --release --target "$triple" -p xbpf-jit --test differential
+      step "tests on ARM64 Linux without LSE (qemu-aarch64 -cpu cortex-a53)"
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$baseline_runner" \
+        XBPF_TEST_RUNNER="$baseline_runner" \
+        cargo test --workspace --release --target "$triple"
+      for runner in "$lse_runner" "$baseline_runner"; do
+        step "conformance suite on every engine under $runner ($suite)"
+        $runner "target/$triple/release/xbpf" conformance --suite "$suite" --engine all |
+          grep -v "^PASS "
+      done
       ;;
     windows)
       triple=x86_64-pc-windows-gnu

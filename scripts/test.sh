@@ -29,6 +29,9 @@ cargo test --workspace --release
 step "differential test: interpreter vs JIT on 100,000 random programs"
 XBPF_DIFF_CASES=100000 cargo test --release -p xbpf-jit --test differential
 
+step "benchmarks: build, then run each once with its result checks (criterion --test)"
+cargo bench --benches -- --test
+
 step "conformance suite on every engine ($suite)"
 if [ ! -d "$suite" ]; then
   echo "conformance suite not found at $suite (set XBPF_SUITE)" >&2

@@ -8,7 +8,7 @@ pub fn engine_names() -> Vec<&'static str> {
 }
 
 /// Whether this target has a JIT back end.
-pub const HAS_JIT: bool = cfg!(target_arch = "x86_64");
+pub const HAS_JIT: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
 /// Every engine available on this target, the reference interpreter first.
 pub fn all_engines() -> Vec<Box<dyn Engine>> {

@@ -146,6 +146,9 @@ fn repeat_reports_timing_on_stderr() {
     let line = stderr(&output);
     assert!(line.starts_with("runs=5 min_ns="), "{line}");
     assert!(line.contains(" median_ns="), "{line}");
+    // 20! by a loop: 2 instructions before it, 20 iterations of 3, then exit
+    assert!(line.contains(" insns=63 "), "{line}");
+    assert!(line.contains(" median_ns_per_insn="), "{line}");
 }
 
 #[test]
@@ -345,7 +348,12 @@ fn the_jit_runs_programs_and_lists_its_native_code() {
     let listing = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(listing.contains("; 2: mul %r0, %r1"), "{listing}");
-    assert!(listing.contains("imul"), "{listing}");
+    let native_multiply = if cfg!(target_arch = "aarch64") {
+        "mul x"
+    } else {
+        "imul"
+    };
+    assert!(listing.contains(native_multiply), "{listing}");
     let program = temp_file("oob-jit.asm", b"mov %r0, 0\nldxdw %r0, [%r1+8]\nexit\n");
     let output = xbpf(&[
         "run",

@@ -171,3 +171,87 @@ fn disasm_shows_tables_maps_and_programs() {
         assert!(text.contains(expected), "no `{expected}` in:\n{text}");
     }
 }
+
+/// An Ethernet + IPv4 + UDP frame to port 53, as hex.
+fn dns_frame() -> String {
+    let mut packet = [0u8; 42];
+    packet[12] = 0x08;
+    packet[14] = 0x45;
+    packet[23] = 17;
+    packet[36..38].copy_from_slice(&53u16.to_be_bytes());
+    packet.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn xdp_objects_run_on_a_packet_after_verification_on_every_engine() {
+    let frame = dns_frame();
+    for engine in xbpf::engines::engine_names() {
+        let output = xbpf(&[
+            "run",
+            "examples/c/xdp_filter.o",
+            "--packet",
+            &frame,
+            "--verify",
+            "--engine",
+            engine,
+            "--dump-maps",
+        ]);
+        assert!(output.status.success(), "{engine}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(
+            text.starts_with("1\n"),
+            "{engine}: XDP_DROP expected, got {text}"
+        );
+        assert!(
+            text.contains(r#"{"key": "11000000", "value": "0100000000000000"}"#),
+            "{engine}: UDP counted once: {text}"
+        );
+    }
+}
+
+#[test]
+fn verification_failures_exit_1_with_the_diagnostic() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/verifier-corpus/build/wronghelper.o"
+    );
+    assert!(
+        std::path::Path::new(path).is_file(),
+        "corpus missing: {path}"
+    );
+    let output = xbpf(&["run", path, "--verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("helper 53 is not available to xdp programs"),
+        "{message}"
+    );
+    assert!(message.contains("wronghelper.c:21"), "{message}");
+}
+
+#[test]
+fn repeated_runs_report_timing_and_keep_their_maps() {
+    let output = xbpf(&[
+        "run",
+        "examples/c/tail_calls.o",
+        "--function",
+        "dispatch",
+        "--mem",
+        "00 02",
+        "--repeat",
+        "3",
+        "--dump-maps",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("runs=3 min_ns="),
+        "{}",
+        stderr(&output)
+    );
+    // three runs through every stage: each visit counter is 3
+    assert!(
+        stdout(&output).contains(r#"{"key": "03000000", "value": "0300000000000000"}"#),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -149,3 +149,45 @@ fn verified_loading_accepts_safe_programs_and_names_the_source_line_of_unsafe_on
     assert!(message.contains("verifier rejected"), "{message}");
     assert!(message.contains("wronghelper.c"), "{message}");
 }
+
+/// An Ethernet + IPv4 + UDP frame to `port`, protocol `protocol`.
+fn frame(protocol: u8, port: u16) -> Vec<u8> {
+    let mut packet = vec![0u8; 14 + 20 + 8];
+    packet[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    packet[14] = 0x45;
+    packet[14 + 9] = protocol;
+    packet[34 + 2..34 + 4].copy_from_slice(&port.to_be_bytes());
+    packet
+}
+
+#[test]
+fn xdp_programs_read_real_packet_pointers_from_their_u32_fields() {
+    use xbpf::program_types::{RegsArch, for_section};
+    for engine in xbpf::engines::all_engines() {
+        let runtime = Runtime::new(engine);
+        let object = runtime.load_elf(&object("xdp_filter.o")).unwrap();
+        let xdp = for_section("xdp", RegsArch::X86_64).unwrap();
+        let program = runtime
+            .load_program_verified(&object, "xdp", "xdp_filter", &xdp)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ctx = [0u8; 24];
+        let cases = [
+            (frame(17, 53), 1, "UDP to 53 is dropped"),
+            (frame(17, 80), 2, "other UDP passes"),
+            (frame(6, 53), 2, "TCP passes"),
+            (frame(17, 53)[..20].to_vec(), 0, "truncated frames abort"),
+        ];
+        for (mut packet, verdict, why) in cases {
+            assert_eq!(
+                runtime.run_packet(program, &mut ctx, &mut packet).unwrap(),
+                verdict,
+                "{why}"
+            );
+        }
+        let counts = runtime.map(object.map_id("protocols").unwrap()).unwrap();
+        let count = |protocol: u32| u64_le(&counts.lookup(&protocol.to_le_bytes()).unwrap());
+        assert_eq!((count(17), count(6)), (2, 1));
+        let shadow = runtime.context_shadow(program).unwrap();
+        assert_eq!((shadow.ctx_size, shadow.total), (24, 48));
+    }
+}

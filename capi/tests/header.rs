@@ -8,7 +8,7 @@ fn header_is_up_to_date() {
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
     let mut generated = Vec::new();
     cbindgen::Builder::new()
-        .with_crate(crate_dir)
+        .with_src(crate_dir.join("src/lib.rs"))
         .with_config(config)
         .generate()
         .expect("cbindgen generates the header")

@@ -1,8 +1,11 @@
 //! The pre-decoded program the interpreter runs: one 16-byte [`Op`] per instruction slot, with
-//! the operation fully resolved into a flat [`Kind`] (operation, width and operand source), jump
-//! targets made absolute and each fuel block's length stored at its first instruction.
+//! the operation fully resolved into a flat [`Kind`] (operation, width and operand source) and
+//! jump targets made absolute; plus, for metered runs, each fuel block's length at its first
+//! instruction.
 //!
-//! Keeping one `Op` per slot makes an `Op`'s index its pc, so errors need no translation.
+//! Keeping one `Op` per slot makes an `Op`'s index its pc, so errors need no translation. Some
+//! slots then start a fused sequence (see `crate::fuse`): one `Op` that does the work of the next
+//! two or three instructions. The slots it covers keep their own ops, for jumps into them.
 
 use xbpf_isa::exec::ExecConfig;
 use xbpf_isa::{
@@ -132,9 +135,9 @@ pub(crate) enum Kind {
     AtomicXchg64,
     AtomicCmpXchg64,
     // RFC 9669 §5.5 Legacy BPF packet access instructions.
-    /// Offset `imm`, access size in `aux`.
+    /// Offset `imm`, access size in `off`.
     PacketAbs,
-    /// Offset `src + imm`, access size in `aux`.
+    /// Offset `src + imm`, access size in `off`.
     PacketInd,
     // RFC 9669 §4.3 Jump instructions: `J{cond}{width}{Imm|Reg}`, target absolute in `off`.
     Ja,
@@ -187,59 +190,126 @@ pub(crate) enum Kind {
     CallLocal,
     Callx,
     Exit,
+    // Fused sequences (`crate::fuse`). `Mov{op}64{Imm|Reg}`: `mov dst, src` then `{op} dst, X`
+    // (ALU64), i.e. `dst = src op X` with X the immediate or `src2`.
+    MovAdd64Imm,
+    MovAdd64Reg,
+    MovSub64Imm,
+    MovSub64Reg,
+    MovMul64Imm,
+    MovMul64Reg,
+    MovDiv64Imm,
+    MovDiv64Reg,
+    MovMod64Imm,
+    MovMod64Reg,
+    MovOr64Imm,
+    MovOr64Reg,
+    MovAnd64Imm,
+    MovAnd64Reg,
+    MovXor64Imm,
+    MovXor64Reg,
+    MovLsh64Imm,
+    MovLsh64Reg,
+    MovRsh64Imm,
+    MovRsh64Reg,
+    MovArsh64Imm,
+    MovArsh64Reg,
+    /// `lsh dst, imm` then `rsh dst, off` (zero-extension idiom).
+    LshRsh,
+    /// `lsh dst, imm` then `arsh dst, off` (sign-extension idiom).
+    LshArsh,
+    /// `mov dst, src`, `lsh dst, imm`, `rsh dst, off`.
+    MovLshRsh,
+    /// `mov dst, src`, `lsh dst, imm`, `arsh dst, off`.
+    MovLshArsh,
+    /// `mov dst, imm` (ALU64) then `ja` to `off`.
+    MovImmJa,
 }
 
-/// `Op::aux` flag: a taken jump to this op's target must poll the interrupt flag (the jump goes
-/// backwards and the host asked for interrupts).
-pub(crate) const POLL_INTERRUPT: u8 = 1;
+impl Kind {
+    /// `J{cond}{width}{Imm|Reg}`: the conditional jumps are declared together, from `Jeq64Imm`
+    /// to `Jsle32Reg`.
+    pub fn is_conditional_jump(self) -> bool {
+        (Kind::Jeq64Imm as u8..=Kind::Jsle32Reg as u8).contains(&(self as u8))
+    }
+}
+
+/// A register number known to be r0 to r10, so that indexing the register file with it needs
+/// no bounds check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RegIndex {
+    #[default]
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+}
+
+impl From<xbpf_isa::Reg> for RegIndex {
+    fn from(reg: xbpf_isa::Reg) -> RegIndex {
+        use RegIndex::*;
+        [R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10][usize::from(reg.number()).min(10)]
+    }
+}
+
+/// `Op::next` of a conditional jump that falls through to the next slot.
+pub(crate) const FALL_THROUGH: u32 = u32::MAX;
 
 /// One pre-decoded instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Op {
     pub kind: Kind,
     /// Destination register (for `callx`, the register holding the helper id).
-    pub dst: u8,
+    pub dst: RegIndex,
     /// Source register (register forms, loads, atomics, `ldind`).
-    pub src: u8,
-    /// Kind-specific detail: the [`POLL_INTERRUPT`] flag of jumps, the access size in bytes
-    /// of packet loads.
-    pub aux: u8,
-    /// Fuel charged when execution reaches this pc: the length of the fuel block it starts,
-    /// 0 inside a block or when the program runs without a fuel limit.
-    pub fuel: u32,
-    /// The immediate: ALU and jump operand, stored value, helper id, packet offset, or the low
-    /// half of an `lddw` constant.
+    pub src: RegIndex,
+    /// Second source register of fused three-address forms (`MovAdd64Reg`: `dst = src + src2`).
+    pub src2: RegIndex,
+    /// The immediate: ALU and jump operand, stored value, helper id, packet offset, the low
+    /// half of an `lddw` constant, or the left shift count of a fused shift pair.
     pub imm: i32,
     /// The memory offset of loads, stores and atomics, the absolute target of jumps and local
-    /// calls, or the high half of an `lddw` constant.
+    /// calls, the high half of an `lddw` constant, the access size of packet loads, or the right
+    /// shift count of a fused shift pair.
     pub off: i32,
+    /// Where a conditional jump continues when not taken: [`FALL_THROUGH`], or the target of
+    /// the `ja` that follows it, folded in (`crate::fuse`).
+    pub next: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() == 16);
 
 impl Op {
-    fn new(kind: Kind) -> Op {
+    pub(crate) fn new(kind: Kind) -> Op {
         Op {
             kind,
-            dst: 0,
-            src: 0,
-            aux: 0,
-            fuel: 0,
+            dst: RegIndex::R0,
+            src: RegIndex::R0,
+            src2: RegIndex::R0,
             imm: 0,
             off: 0,
+            next: FALL_THROUGH,
         }
     }
 
     fn dst(self, reg: xbpf_isa::Reg) -> Op {
         Op {
-            dst: reg.number(),
+            dst: reg.into(),
             ..self
         }
     }
 
     fn src(self, reg: xbpf_isa::Reg) -> Op {
         Op {
-            src: reg.number(),
+            src: reg.into(),
             ..self
         }
     }
@@ -252,16 +322,22 @@ impl Op {
         Op { off, ..self }
     }
 
-    /// The destination register as an index into a 16-entry register file.
+    /// The destination register as an index into the register file.
     #[inline(always)]
     pub fn d(&self) -> usize {
-        usize::from(self.dst & 15)
+        self.dst as usize
     }
 
-    /// The source register as an index into a 16-entry register file.
+    /// The source register as an index into the register file.
     #[inline(always)]
     pub fn s(&self) -> usize {
-        usize::from(self.src & 15)
+        self.src as usize
+    }
+
+    /// The second source register as an index into the register file.
+    #[inline(always)]
+    pub fn s2(&self) -> usize {
+        self.src2 as usize
     }
 
     /// The immediate sign-extended to 64 bits (RFC 9669 §4.1); 32-bit operations use its low
@@ -297,9 +373,35 @@ impl Op {
     }
 }
 
-/// Translates a validated program into ops, one per slot. `check_preparable` must have accepted
-/// the program for this configuration.
-pub(crate) fn translate(program: &Program, config: &ExecConfig) -> Result<Vec<Op>, PrepareError> {
+/// The pre-decoded program: one op per slot, and for metered runs the fuel each pc charges.
+pub(crate) struct Code {
+    pub ops: Box<[Op]>,
+    /// Fuel charged when execution reaches each pc: the length of the fuel block it starts, 0
+    /// inside a block. Empty when the program runs without a fuel limit.
+    pub fuel: Box<[u32]>,
+}
+
+/// Translates a validated program into ops, one per slot, and fuses common sequences.
+/// `check_preparable` must have accepted the program for this configuration.
+pub(crate) fn translate(program: &Program, config: &ExecConfig) -> Result<Code, PrepareError> {
+    let mut ops = translate_unfused(program)?;
+    let metered = config.fuel.is_some();
+    crate::fuse::fuse(program, &mut ops, metered);
+    let fuel = if metered {
+        (0..program.len())
+            .map(|pc| program.fuel_block_len(pc))
+            .collect()
+    } else {
+        Box::default()
+    };
+    Ok(Code {
+        ops: ops.into_boxed_slice(),
+        fuel,
+    })
+}
+
+/// One op per slot, each doing exactly its own instruction.
+pub(crate) fn translate_unfused(program: &Program) -> Result<Vec<Op>, PrepareError> {
     // Targets are stored in 31 bits; Linux caps programs at 1 million instructions.
     if program.len() > i32::MAX as usize {
         return Err(PrepareError::Engine {
@@ -307,19 +409,11 @@ pub(crate) fn translate(program: &Program, config: &ExecConfig) -> Result<Vec<Op
             message: format!("{} instructions is more than it can address", program.len()),
         });
     }
-    let watch_interrupt = config.interrupt.is_some();
     let mut code = vec![Op::new(Kind::LddwSecondSlot); program.len()];
     for (pc, instruction) in program.instructions() {
         let mut op = translate_one(pc, instruction)?;
         if let Some(offset) = instruction.branch_offset() {
-            let target = pc as i64 + 1 + offset;
-            op.off = target as i32;
-            if watch_interrupt && target <= pc as i64 && op.kind != Kind::CallLocal {
-                op.aux |= POLL_INTERRUPT;
-            }
-        }
-        if config.fuel.is_some() {
-            op.fuel = program.fuel_block_len(pc);
+            op.off = (pc as i64 + 1 + offset) as i32;
         }
         code[pc] = op;
     }
@@ -430,10 +524,7 @@ fn translate_one(pc: usize, instruction: &Instruction) -> Result<Op, PrepareErro
             .src(src)
             .off(i32::from(off)),
         Instruction::LoadPacket { size, mode, imm } => {
-            let op = Op {
-                aux: size.bytes() as u8,
-                ..Op::new(Kind::PacketAbs).imm(imm)
-            };
+            let op = Op::new(Kind::PacketAbs).imm(imm).off(size.bytes() as i32);
             match mode {
                 PacketMode::Abs => op,
                 PacketMode::Ind(reg) => Op {
@@ -578,15 +669,48 @@ mod tests {
             ..ExecConfig::default()
         };
         let code = translate(&program, &config).unwrap();
-        assert_eq!(code[1].kind, Kind::Jne64Imm);
-        assert_eq!(code[1].target(), 0);
-        assert_eq!(code[1].imm64(), 3);
-        assert_eq!(
-            code.iter().map(|op| op.fuel).collect::<Vec<_>>(),
-            vec![2, 0, 1]
+        assert_eq!(code.ops[1].kind, Kind::Jne64Imm);
+        assert_eq!(code.ops[1].target(), 0);
+        assert_eq!(code.ops[1].imm64(), 3);
+        assert_eq!(code.fuel.as_ref(), [2, 0, 1]);
+        // without a fuel limit, no fuel is charged
+        assert!(
+            translate(&program, &ExecConfig::default())
+                .unwrap()
+                .fuel
+                .is_empty()
         );
-        // no interrupt configured: no polling
-        assert_eq!(code[1].aux & POLL_INTERRUPT, 0);
+    }
+
+    #[test]
+    fn conditional_jumps_are_exactly_the_jcc_kinds() {
+        let conds = [
+            JmpCond::Eq,
+            JmpCond::Ne,
+            JmpCond::Set,
+            JmpCond::Gt,
+            JmpCond::Ge,
+            JmpCond::Lt,
+            JmpCond::Le,
+            JmpCond::Sgt,
+            JmpCond::Sge,
+            JmpCond::Slt,
+            JmpCond::Sle,
+        ];
+        let mut jumps = Vec::new();
+        for cond in conds {
+            for width in [Width::W64, Width::W32] {
+                for src in [Source::Imm(0), Source::Reg(Reg::R1)] {
+                    jumps.push(jump_kind(width, cond, src));
+                }
+            }
+        }
+        // 44 distinct kinds, all inside a range of 44: the range is exactly the jumps.
+        jumps.sort_by_key(|kind| *kind as u8);
+        jumps.dedup();
+        assert_eq!(jumps.len(), 44);
+        assert!(jumps.iter().all(|kind| kind.is_conditional_jump()));
+        assert_eq!(Kind::Jsle32Reg as u8 - Kind::Jeq64Imm as u8 + 1, 44);
     }
 
     #[test]
@@ -598,7 +722,7 @@ mod tests {
         ])
         .unwrap();
         let code = translate(&program, &ExecConfig::default()).unwrap();
-        assert_eq!(code[0].lddw_constant(), 0x1122_3344_5566_7788);
-        assert_eq!(code[1].kind, Kind::LddwSecondSlot);
+        assert_eq!(code.ops[0].lddw_constant(), 0x1122_3344_5566_7788);
+        assert_eq!(code.ops[1].kind, Kind::LddwSecondSlot);
     }
 }

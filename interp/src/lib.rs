@@ -18,13 +18,16 @@
 //! - `semantics`: what each arithmetic, byte-order and jump instruction computes;
 //! - `memory`: bounds-checked loads, stores and atomics;
 //! - `machine`: the dispatch loop, calls, helpers, legacy packet loads, fuel and interrupts;
-//! - `code`: the pre-decoded form the loop runs.
+//! - `code`: the pre-decoded form the loop runs;
+//! - `fuse`: superinstructions, common two- and three-instruction sequences run as one op.
 //!
 //! Preparation decodes the program once into 16-byte ops (operation, width and operand source
-//! resolved, jump targets absolute, fuel block lengths in place); a run dispatches with one
-//! `match` per instruction, keeps the registers in a local array, checks stack accesses with one
-//! comparison, and allocates nothing (helper calls rebuild the memory map helpers see only when
-//! a run's regions differ from the previous run's).
+//! resolved, jump targets absolute) and fuses common sequences (`mov` then an operation on the
+//! same register, shift pairs, jumps followed by `ja`); a run dispatches with one `match` per
+//! op, keeps the registers in a local array indexed without bounds checks, checks accesses to
+//! the stack and to the input memory with one comparison each, and allocates nothing (helper
+//! calls rebuild the memory map helpers see only when a run's regions differ from the previous
+//! run's). How fast that is, beside other engines: `docs/performance.md`.
 //!
 //! Choices the execution ABI leaves to each engine:
 //! - Memory accesses are always bounds-checked, even when `ExecConfig::bounds_checks` is false:
@@ -35,6 +38,7 @@
 //!   call).
 
 mod code;
+mod fuse;
 mod machine;
 mod memory;
 pub mod semantics;
@@ -46,8 +50,8 @@ use xbpf_isa::{
     RunInput,
 };
 
-use code::Op;
-use machine::Run;
+use code::Code;
+use machine::{Frames, Run};
 use memory::Memory;
 
 /// The engine name, as `Engine::name` reports it.
@@ -67,9 +71,11 @@ impl Interpreter {
     ) -> Result<InterpretedProgram, PrepareError> {
         check_preparable(program, config, ENGINE_NAME)?;
         Ok(InterpretedProgram {
-            code: code::translate(program, config)?.into_boxed_slice(),
+            code: code::translate(program, config)?,
             stack: Box::new(Stack([0; STACK_SIZE])),
+            frames: Frames::default(),
             fuel: config.fuel,
+            fuel_left: None,
             helpers: Arc::clone(&config.helpers),
             interrupt: config.interrupt.clone(),
             helper_memory: MemoryMap::default(),
@@ -98,9 +104,13 @@ struct Stack([u8; STACK_SIZE]);
 
 /// A program ready to run, with its own stack (zeroed at preparation, reused by every run).
 pub struct InterpretedProgram {
-    code: Box<[Op]>,
+    code: Code,
     stack: Box<Stack>,
+    /// Where local calls save their callers' state (kept here so runs need not clear it).
+    frames: Frames,
     fuel: Option<u64>,
+    /// What the last metered run left of its fuel.
+    fuel_left: Option<u64>,
     helpers: Arc<HelperTable>,
     interrupt: Option<Interrupt>,
     /// What helpers see of memory, cached between runs with the same regions.
@@ -110,7 +120,7 @@ pub struct InterpretedProgram {
 impl std::fmt::Debug for InterpretedProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InterpretedProgram")
-            .field("slots", &self.code.len())
+            .field("slots", &self.code.ops.len())
             .field("fuel", &self.fuel)
             .finish_non_exhaustive()
     }
@@ -129,9 +139,26 @@ impl Executable for InterpretedProgram {
             helper_memory: &mut self.helper_memory,
             interrupt: self.interrupt.as_ref(),
         };
-        match self.fuel {
-            Some(fuel) => machine::execute::<true>(&self.code, &mut run, fuel),
-            None => machine::execute::<false>(&self.code, &mut run, 0),
-        }
+        let (code, frames) = (&self.code, &mut self.frames);
+        let Some(mut fuel) = self.fuel else {
+            return match run.interrupt {
+                None => machine::execute::<false, false>(code, &mut run, frames, &mut 0),
+                Some(_) => machine::execute::<false, true>(code, &mut run, frames, &mut 0),
+            };
+        };
+        let result = match run.interrupt {
+            None => machine::execute::<true, false>(code, &mut run, frames, &mut fuel),
+            Some(_) => machine::execute::<true, true>(code, &mut run, frames, &mut fuel),
+        };
+        self.fuel_left = Some(fuel);
+        result
+    }
+}
+
+impl InterpretedProgram {
+    /// The fuel the last run left, when the program runs with a fuel limit: the limit minus
+    /// the instructions that run executed (whole fuel blocks, as they are charged).
+    pub fn fuel_left(&self) -> Option<u64> {
+        self.fuel_left
     }
 }

@@ -1,14 +1,15 @@
 //! The dispatch loop: runs pre-decoded ops until the entry function exits.
 //!
-//! One `match` per instruction on the op's flat [`Kind`]; the registers live in a local array;
-//! calls keep their frames in a fixed-size local array, so a run allocates nothing.
+//! One `match` per op on its flat [`Kind`]; the registers live in a local array indexed by
+//! [`crate::code::RegIndex`] (so without bounds checks); calls keep their frames in a fixed-size
+//! array owned by the executable, so a run allocates nothing.
 
 use xbpf_isa::exec::{Interrupt, MAX_CALL_FRAMES, STACK_FRAME_SIZE};
 use xbpf_isa::{
     AluOp, AtomicOp, ByteOrder, ExecError, HelperTable, JmpCond, MemoryMap, RunInput, Width,
 };
 
-use crate::code::{Kind, Op, POLL_INTERRUPT};
+use crate::code::{Code, FALL_THROUGH, Kind, Op};
 use crate::memory::Memory;
 use crate::semantics::{alu32, alu64, byte_order, condition, movsx, neg};
 
@@ -24,66 +25,105 @@ pub(crate) struct Run<'a> {
 }
 
 /// What a local call saves: where to return and the callee-saved registers r6 to r9.
-#[derive(Clone, Copy, Default)]
-struct Frame {
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Frame {
     return_pc: usize,
     saved: [u64; 4],
 }
 
-/// Runs `code` from pc 0. With `METERED`, each op's `fuel` is charged from `fuel` when
-/// execution reaches it; without, fuel fields are ignored (and zero).
+/// The frames of the callers of the current function (the entry function has none).
+pub(crate) type Frames = [Frame; MAX_CALL_FRAMES - 1];
+
+/// Runs `code` from pc 0. With `METERED`, each pc's fuel is charged from `fuel` when execution
+/// reaches it (what is left stays in `fuel` however the run ends). With `POLL`, the interrupt flag is polled at every taken backward jump and local
+/// call (before helper calls it is polled always, it costs nothing there).
 ///
 /// `code` comes from [`crate::code::translate`] on a validated program, so every pc reached is
 /// inside it: jump and call targets were checked, and the last instruction is `exit` or `ja`.
-pub(crate) fn execute<const METERED: bool>(
-    code: &[Op],
+pub(crate) fn execute<const METERED: bool, const POLL: bool>(
+    code: &Code,
     run: &mut Run<'_>,
-    mut fuel: u64,
+    frames: &mut Frames,
+    fuel: &mut u64,
 ) -> Result<u64, ExecError> {
-    // r0..r10, padded to 16 so that a 4-bit register number indexes it without a bounds check.
-    let mut r = [0u64; 16];
+    let ops = &code.ops[..];
+    let mut r = [0u64; 11];
     r[1..6].copy_from_slice(&run.input.args);
     r[10] = run.memory.stack_top();
-    // Frames of the callers of the current function; the entry function has none.
-    let mut frames = [Frame::default(); MAX_CALL_FRAMES - 1];
     let mut depth = 0;
     let mut pc = 0;
 
     loop {
-        let op = &code[pc];
-        if METERED && op.fuel != 0 {
-            let block = u64::from(op.fuel);
-            if fuel < block {
-                return Err(ExecError::OutOfFuel { pc });
+        let op = &ops[pc];
+        if METERED {
+            let block = code.fuel[pc];
+            if block != 0 {
+                let block = u64::from(block);
+                if *fuel < block {
+                    return Err(ExecError::OutOfFuel { pc });
+                }
+                *fuel -= block;
             }
-            fuel -= block;
         }
 
-        /// Jumps to the op's target when `$taken`, polling the interrupt flag on backward jumps.
-        macro_rules! jump_if {
-            ($taken:expr) => {
-                if $taken {
-                    let target = op.target();
-                    if op.aux & POLL_INTERRUPT != 0 {
-                        poll(run.interrupt, target)?;
-                    }
-                    pc = target;
-                    continue;
+        /// Continues at `$target`, the target of the jump at `$from`, polling the interrupt
+        /// flag when the jump goes backwards.
+        macro_rules! jump_to {
+            ($target:expr, $from:expr) => {{
+                let target = $target;
+                if POLL && target <= $from {
+                    poll(run.interrupt, target)?;
                 }
-            };
+                pc = target;
+                continue;
+            }};
+        }
+
+        /// A conditional jump: to the op's target when `$taken`, else to the next slot or to
+        /// the target of the `ja` folded into the jump.
+        macro_rules! jump_if {
+            ($taken:expr) => {{
+                if $taken {
+                    jump_to!(op.target(), pc);
+                }
+                if op.next != FALL_THROUGH {
+                    jump_to!(op.next as usize, pc + 1);
+                }
+            }};
+        }
+
+        /// A fused `mov dst, src; OP dst, $operand` (ALU64): `dst = src OP $operand`.
+        macro_rules! mov_then {
+            ($alu:expr, $operand:expr) => {{
+                r[op.d()] = alu64($alu, r[op.s()], $operand);
+                pc += 2;
+                continue;
+            }};
+        }
+
+        /// A fused `[mov dst, src;] lsh dst, imm; rsh/arsh dst, off` of `$slots` slots.
+        macro_rules! shift_pair {
+            ($right:expr, $slots:expr) => {{
+                let shifted = alu64(AluOp::Lsh, r[op.s()], op.imm64());
+                r[op.d()] = alu64($right, shifted, op.mem_offset());
+                pc += $slots;
+                continue;
+            }};
         }
 
         /// Reads a `$word` at `src + off` (RFC 9669 §5.1).
         macro_rules! load {
             ($word:ty) => {
-                run.memory.load::<$word>(pc, address(&r, op.s(), op))?
+                run.memory
+                    .load::<$word>(pc, r[op.s()].wrapping_add(op.mem_offset()))?
             };
         }
 
         /// Writes `$value` at `dst + off` (RFC 9669 §5.1).
         macro_rules! store {
             ($value:expr) => {
-                run.memory.store(pc, address(&r, op.d(), op), $value)?
+                run.memory
+                    .store(pc, r[op.d()].wrapping_add(op.mem_offset()), $value)?
             };
         }
 
@@ -217,18 +257,18 @@ pub(crate) fn execute<const METERED: bool>(
             }
 
             // RFC 9669 §5.5 Legacy BPF packet access instructions (Linux semantics).
-            Kind::PacketAbs => match packet_load(run, pc, op.aux, 0, op.imm64())? {
+            Kind::PacketAbs => match packet_load(run, pc, op.off, 0, op.imm64())? {
                 Some(value) => r[0] = value,
                 None => return Ok(0),
             },
-            Kind::PacketInd => match packet_load(run, pc, op.aux, r[op.s()], op.imm64())? {
+            Kind::PacketInd => match packet_load(run, pc, op.off, r[op.s()], op.imm64())? {
                 Some(value) => r[0] = value,
                 None => return Ok(0),
             },
 
             // RFC 9669 §4.3 Jump instructions: 64-bit (JMP) and low-32-bit (JMP32) comparisons,
             // the immediate sign-extended (semantics in `semantics::condition`).
-            Kind::Ja => jump_if!(true),
+            Kind::Ja => jump_to!(op.target(), pc),
             Kind::Jeq64Imm => jump_if!(condition(JmpCond::Eq, Width::W64, r[op.d()], op.imm64())),
             Kind::Jeq64Reg => jump_if!(condition(JmpCond::Eq, Width::W64, r[op.d()], r[op.s()])),
             Kind::Jeq32Imm => jump_if!(condition(JmpCond::Eq, Width::W32, r[op.d()], op.imm64())),
@@ -299,7 +339,9 @@ pub(crate) fn execute<const METERED: bool>(
                 depth += 1;
                 r[10] = r[10].wrapping_sub(STACK_FRAME_SIZE as u64);
                 let target = op.target();
-                poll(run.interrupt, target)?;
+                if POLL {
+                    poll(run.interrupt, target)?;
+                }
                 pc = target;
                 continue;
             }
@@ -314,16 +356,42 @@ pub(crate) fn execute<const METERED: bool>(
                     continue;
                 }
             },
+
+            // Fused sequences (`crate::fuse`): the same semantics, on `src` where the sequence
+            // starts with `mov dst, src`; each skips the slots it covers.
+            Kind::MovAdd64Imm => mov_then!(AluOp::Add, op.imm64()),
+            Kind::MovAdd64Reg => mov_then!(AluOp::Add, r[op.s2()]),
+            Kind::MovSub64Imm => mov_then!(AluOp::Sub, op.imm64()),
+            Kind::MovSub64Reg => mov_then!(AluOp::Sub, r[op.s2()]),
+            Kind::MovMul64Imm => mov_then!(AluOp::Mul, op.imm64()),
+            Kind::MovMul64Reg => mov_then!(AluOp::Mul, r[op.s2()]),
+            Kind::MovDiv64Imm => mov_then!(AluOp::Div, op.imm64()),
+            Kind::MovDiv64Reg => mov_then!(AluOp::Div, r[op.s2()]),
+            Kind::MovMod64Imm => mov_then!(AluOp::Mod, op.imm64()),
+            Kind::MovMod64Reg => mov_then!(AluOp::Mod, r[op.s2()]),
+            Kind::MovOr64Imm => mov_then!(AluOp::Or, op.imm64()),
+            Kind::MovOr64Reg => mov_then!(AluOp::Or, r[op.s2()]),
+            Kind::MovAnd64Imm => mov_then!(AluOp::And, op.imm64()),
+            Kind::MovAnd64Reg => mov_then!(AluOp::And, r[op.s2()]),
+            Kind::MovXor64Imm => mov_then!(AluOp::Xor, op.imm64()),
+            Kind::MovXor64Reg => mov_then!(AluOp::Xor, r[op.s2()]),
+            Kind::MovLsh64Imm => mov_then!(AluOp::Lsh, op.imm64()),
+            Kind::MovLsh64Reg => mov_then!(AluOp::Lsh, r[op.s2()]),
+            Kind::MovRsh64Imm => mov_then!(AluOp::Rsh, op.imm64()),
+            Kind::MovRsh64Reg => mov_then!(AluOp::Rsh, r[op.s2()]),
+            Kind::MovArsh64Imm => mov_then!(AluOp::Arsh, op.imm64()),
+            Kind::MovArsh64Reg => mov_then!(AluOp::Arsh, r[op.s2()]),
+            Kind::LshRsh => shift_pair!(AluOp::Rsh, 2),
+            Kind::LshArsh => shift_pair!(AluOp::Arsh, 2),
+            Kind::MovLshRsh => shift_pair!(AluOp::Rsh, 3),
+            Kind::MovLshArsh => shift_pair!(AluOp::Arsh, 3),
+            Kind::MovImmJa => {
+                r[op.d()] = op.imm64();
+                jump_to!(op.target(), pc + 1);
+            }
         }
         pc += 1;
     }
-}
-
-/// The effective address of a load, store or atomic: base register plus the signed offset,
-/// wrapping around 2^64 like any register arithmetic (the bounds check then rejects it).
-#[inline(always)]
-fn address(r: &[u64; 16], base: usize, op: &Op) -> u64 {
-    r[base & 15].wrapping_add(op.mem_offset())
 }
 
 /// Stops the run if the host raised the interrupt flag.
@@ -341,7 +409,7 @@ fn poll(interrupt: Option<&Interrupt>, pc: usize) -> Result<(), ExecError> {
 /// the value they load.
 #[inline(never)]
 fn atomic(
-    r: &mut [u64; 16],
+    r: &mut [u64; 11],
     run: &Run<'_>,
     pc: usize,
     op: &Op,
@@ -350,7 +418,9 @@ fn atomic(
     fetch: bool,
 ) -> Result<(), ExecError> {
     let s = op.s();
-    let addr = address(r, op.d(), op);
+    // Base register plus the signed offset, wrapping like any register arithmetic (the bounds
+    // check then rejects what wrapped).
+    let addr = r[op.d()].wrapping_add(op.mem_offset());
     let old = match width {
         Width::W32 => u64::from(
             run.memory
@@ -368,7 +438,7 @@ fn atomic(
 
 /// Calls helper `id` with r1-r5 and returns its r0. Helpers see the stack and the run's regions.
 #[inline(never)]
-fn call_helper(run: &mut Run<'_>, id: u64, r: &[u64; 16], pc: usize) -> Result<u64, ExecError> {
+fn call_helper(run: &mut Run<'_>, id: u64, r: &[u64; 11], pc: usize) -> Result<u64, ExecError> {
     let stack = run.memory.stack_region();
     let regions = run.helper_memory.regions();
     if regions.first() != Some(&stack) || regions.get(1..) != Some(run.input.regions()) {
@@ -391,12 +461,12 @@ fn call_helper(run: &mut Run<'_>, id: u64, r: &[u64; 16], pc: usize) -> Result<u
 fn packet_load(
     run: &Run<'_>,
     pc: usize,
-    size: u8,
+    size: i32,
     base: u64,
     imm: u64,
 ) -> Result<Option<u64>, ExecError> {
     let offset = base.wrapping_add(imm) as u32 as i32;
-    let size = u64::from(size);
+    let size = size as u64;
     let Some(packet) = run.input.packet() else {
         return Ok(None);
     };

@@ -31,12 +31,24 @@ impl Word for u64 {
     const SIZE: u64 = 8;
 }
 
+/// Offsets below this fit any access of up to 8 bytes into a region of `len` bytes (0 when
+/// none does). Checking `offset < fast_limit(len)` is one comparison whatever the access size;
+/// accesses in the last 7 bytes fail it and take the exact (slower) check.
+const fn fast_limit(len: u64) -> u64 {
+    len.saturating_sub(7)
+}
+
 /// The memory one run may access.
 pub(crate) struct Memory<'a> {
     /// First byte of the stack, with the provenance of the executable's stack buffer.
     stack: *mut u8,
     /// Host address of the first byte of the stack.
     stack_start: u64,
+    /// Host address of the input memory (the run's first region), or 0 when there is none.
+    input_start: u64,
+    /// `fast_limit` of the input memory for reads, and for writes (0 when it is read-only).
+    input_read_limit: u64,
+    input_write_limit: u64,
     /// The regions of the run, the input memory first (by `RunInput` convention).
     regions: &'a [Region],
 }
@@ -48,11 +60,23 @@ impl<'a> Memory<'a> {
     /// `stack` must point to `STACK_SIZE` bytes that stay valid for reads and writes, and are
     /// accessed only through this `Memory` (and helpers it hands the stack to), for `'a`.
     pub unsafe fn new(stack: *mut u8, regions: &'a [Region]) -> Memory<'a> {
+        let input = regions.first().copied().unwrap_or(Region {
+            start: 0,
+            len: 0,
+            writable: false,
+        });
         Memory {
             stack,
             // Exposed so that helpers, which see the stack as a `Region` of addresses, may
             // turn those addresses back into pointers.
             stack_start: stack.expose_provenance() as u64,
+            input_start: input.start,
+            input_read_limit: fast_limit(input.len),
+            input_write_limit: if input.writable {
+                fast_limit(input.len)
+            } else {
+                0
+            },
             regions,
         }
     }
@@ -72,7 +96,10 @@ impl<'a> Memory<'a> {
     }
 
     /// A pointer to `size` (1 to 8) accessible bytes at `addr`, or the out-of-bounds error.
-    /// The stack is checked first (most accesses), then the input memory, then the rest.
+    ///
+    /// The fast path is one subtraction and one comparison per region, for the stack (most
+    /// accesses of compiled code) and then the input memory; anything else, including accesses
+    /// that touch the last 7 bytes of either, takes the exact check of every region.
     #[inline(always)]
     fn locate(
         &self,
@@ -81,30 +108,37 @@ impl<'a> Memory<'a> {
         size: u64,
         access: Access,
     ) -> Result<*mut u8, ExecError> {
-        // Wrapping subtraction turns "below the stack" into a huge offset, so one comparison
-        // checks both ends; `size <= 8 < STACK_SIZE` keeps the right side from underflowing.
+        // Wrapping subtraction turns "below the start" into a huge offset, so one comparison
+        // checks both ends.
         let offset = addr.wrapping_sub(self.stack_start);
-        if offset <= STACK_SIZE as u64 - size {
+        if offset < const { fast_limit(STACK_SIZE as u64) } {
             return Ok(self.stack.wrapping_add(offset as usize));
         }
-        if let Some(input) = self.regions.first()
-            && input.allows(addr, size, access)
-        {
+        let input_limit = match access {
+            Access::Read => self.input_read_limit,
+            Access::Write => self.input_write_limit,
+        };
+        if addr.wrapping_sub(self.input_start) < input_limit {
             return Ok(region_pointer(addr));
         }
-        self.locate_in_other_regions(pc, addr, size, access)
+        self.locate_exactly(pc, addr, size, access)
     }
 
     #[inline(never)]
-    fn locate_in_other_regions(
+    fn locate_exactly(
         &self,
         pc: usize,
         addr: u64,
         size: u64,
         access: Access,
     ) -> Result<*mut u8, ExecError> {
-        let others = self.regions.get(1..).unwrap_or_default();
-        if others
+        // `size <= 8 < STACK_SIZE` keeps the right side from underflowing.
+        let offset = addr.wrapping_sub(self.stack_start);
+        if offset <= STACK_SIZE as u64 - size {
+            return Ok(self.stack.wrapping_add(offset as usize));
+        }
+        if self
+            .regions
             .iter()
             .any(|region| region.allows(addr, size, access))
         {

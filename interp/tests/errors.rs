@@ -213,6 +213,25 @@ fn fuel_equal_to_the_instruction_count_is_enough() {
 }
 
 #[test]
+fn the_fuel_left_counts_the_executed_instructions() {
+    let mut executable = prepare(COUNT_TO_100, &with_fuel(1000));
+    assert_eq!(executable.fuel_left(), None);
+    assert_eq!(executable.run(&RunInput::empty()), Ok(100));
+    assert_eq!(executable.fuel_left(), Some(1000 - 202));
+    // each run starts with the whole budget again
+    assert_eq!(executable.run(&RunInput::empty()), Ok(100));
+    assert_eq!(executable.fuel_left(), Some(1000 - 202));
+    // a run that runs out keeps what it could not spend: 201 = 1 + 100 * 2, the exit unpaid
+    let mut executable = prepare(COUNT_TO_100, &with_fuel(201));
+    assert!(executable.run(&RunInput::empty()).is_err());
+    assert_eq!(executable.fuel_left(), Some(0));
+    // without a limit there is nothing to report
+    let mut executable = prepare(COUNT_TO_100, &ExecConfig::default());
+    assert_eq!(executable.run(&RunInput::empty()), Ok(100));
+    assert_eq!(executable.fuel_left(), None);
+}
+
+#[test]
 fn running_out_of_fuel_stops_at_the_block_that_cannot_be_paid() {
     let run = |fuel| prepare(COUNT_TO_100, &with_fuel(fuel)).run(&RunInput::empty());
     // one short: the final `exit` block cannot be paid

@@ -1,5 +1,7 @@
 //! Executable memory: generated code is written into a private writable mapping, which is then
-//! made read+execute. No mapping is ever writable and executable at the same time.
+//! made read+execute. No mapping is ever writable and executable at the same time. On
+//! architectures whose instruction cache does not snoop data writes (ARM64), the written range
+//! is cleaned from the data cache and invalidated in the instruction cache before it runs.
 
 use crate::error::CompileError;
 use dynasmrt::ExecutableBuffer;
@@ -19,6 +21,8 @@ impl ExecutableCode {
         let mut buffer = MutableBuffer::new(bytes.len().max(1)).map_err(memory)?;
         buffer.set_len(bytes.len());
         buffer.copy_from_slice(bytes);
+        // `dc cvau` / `ic ivau` over the range on ARM64 (a no-op on x86-64).
+        dynasmrt::cache_control::synchronize_icache(&buffer);
         let buffer = buffer.make_exec().map_err(memory)?;
         Ok(ExecutableCode { buffer })
     }

@@ -10,7 +10,9 @@
 //!   codes, the Rust [`runtime`] routines generated code calls (helpers, out-of-line bounds
 //!   checks), executable memory ([`code`]), native [`listing`]s and the public API below;
 //! - `x86_64`: register mapping, machine instruction values and their single encoder,
-//!   instruction selection, prologue and stubs, for the System V and Windows x64 conventions.
+//!   instruction selection, prologue and stubs, for the System V and Windows x64 conventions;
+//! - `aarch64`: the same for ARM64 (AAPCS64), with ARMv8.1 LSE atomics where the CPU has them
+//!   and exclusive load/store loops otherwise.
 //!
 //! On architectures without a back end, [`Jit::compile`] returns an error.
 //!
@@ -24,7 +26,10 @@
 //! [`Layout`]: listing::Layout
 
 pub mod analysis;
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub mod code;
 pub mod context;
 pub mod error;
@@ -39,9 +44,14 @@ pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as backend;
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+use aarch64 as backend;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod unavailable;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 use unavailable as backend;
 
 pub use error::CompileError;
@@ -66,6 +76,8 @@ pub const ENGINE_NAME: &str = "jit";
 #[derive(Clone, Copy, Debug)]
 pub struct Jit {
     target: backend::Target,
+    /// See [`Options::isa_extensions`].
+    isa_extensions: bool,
 }
 
 impl Default for Jit {
@@ -79,6 +91,18 @@ impl Jit {
     pub const fn new() -> Jit {
         Jit {
             target: backend::host_target(),
+            isa_extensions: true,
+        }
+    }
+
+    /// This JIT, using optional instruction-set extensions the CPU has (`true`, the default)
+    /// or only the baseline instruction set (`false`), such as exclusive load/store loops
+    /// instead of ARMv8.1 LSE atomics on ARM64. Both kinds of code behave the same; turning
+    /// extensions off tests the baseline code on any CPU.
+    pub const fn with_isa_extensions(self, enabled: bool) -> Jit {
+        Jit {
+            isa_extensions: enabled,
+            ..self
         }
     }
 
@@ -86,7 +110,10 @@ impl Jit {
     /// Any x86-64 host can run code of either convention, which is how both are tested.
     #[cfg(target_arch = "x86_64")]
     pub const fn with_calling_convention(convention: CallingConvention) -> Jit {
-        Jit { target: convention }
+        Jit {
+            target: convention,
+            isa_extensions: true,
+        }
     }
 
     /// Compiles `program` for the configuration.
@@ -97,7 +124,10 @@ impl Jit {
     ) -> Result<JitProgram, PrepareError> {
         xbpf_isa::exec::check_preparable(program, config, ENGINE_NAME)?;
         let analysis = Analysis::new(program);
-        let options = Options::from_config(config);
+        let options = Options {
+            isa_extensions: self.isa_extensions,
+            ..Options::from_config(config)
+        };
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
         let mut stack = Box::new(Stack([0; STACK_SIZE]));
         let stack_region = Region {

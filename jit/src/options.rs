@@ -11,6 +11,9 @@ pub struct Options {
     pub fuel: bool,
     /// Poll the interrupt flag at backward-jump targets and function entries.
     pub interrupt: bool,
+    /// Use optional instruction-set extensions when the CPU has them (detected when compiling,
+    /// e.g. ARMv8.1 LSE atomics on ARM64); when off, only the baseline instruction set.
+    pub isa_extensions: bool,
 }
 
 impl Options {
@@ -19,6 +22,7 @@ impl Options {
             bounds_checks: config.bounds_checks,
             fuel: config.fuel.is_some(),
             interrupt: config.interrupt.is_some(),
+            isa_extensions: true,
         }
     }
 }

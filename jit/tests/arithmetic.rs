@@ -2,8 +2,8 @@
 //! edge values, against the semantics written out here (RFC 9669, Linux for division by zero,
 //! INT_MIN / -1, shift masking and 32-bit zero extension).
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 

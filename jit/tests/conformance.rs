@@ -1,8 +1,8 @@
 //! The bpf_conformance suite on the JIT: every test of the manifest, its memory from the
 //! `.data` file, helper 5 returning its first argument.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 
@@ -124,4 +124,9 @@ fn conformance_suite_passes_with_the_other_x86_64_convention() {
         CallingConvention::Windows => CallingConvention::SystemV,
     };
     run_suite(Jit::with_calling_convention(other));
+}
+
+#[test]
+fn conformance_suite_passes_with_the_baseline_instruction_set() {
+    run_suite(Jit::new().with_isa_extensions(false));
 }

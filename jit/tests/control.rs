@@ -1,8 +1,8 @@
 //! Local calls, helper calls, `callx`, fuel, interrupts, legacy packet loads and the errors each
 //! of them can end a run with.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 
@@ -437,15 +437,25 @@ fn the_listing_interleaves_ebpf_and_native_code() {
         .unwrap();
     let listing = compiled.native_listing();
     assert!(listing.contains("; 4: jne %r1, 0, -3"), "{listing}");
-    assert!(listing.contains("jne"), "{listing}");
+    // The native branch of pc 4 (a compare with 0): `jne` after `test` on x86-64, `cbnz`.
+    let native_branch = if cfg!(target_arch = "aarch64") {
+        "cbnz"
+    } else {
+        "jne"
+    };
+    assert!(
+        listing
+            .lines()
+            .any(|line| !line.starts_with(';') && line.contains(native_branch)),
+        "{listing}"
+    );
     assert!(listing.contains("; shared stubs"), "{listing}");
     assert!(compiled.native_offset(5).unwrap() > compiled.native_offset(0).unwrap());
     assert_eq!(compiled.disassemble(), listing);
 }
 
-/// Whether the native stack is 16-byte aligned inside a helper, as both calling conventions
-/// require: an over-aligned local is misplaced otherwise.
-#[cfg(target_arch = "x86_64")]
+/// Whether the native stack is 16-byte aligned inside a helper, as every calling convention
+/// requires: an over-aligned local is misplaced otherwise.
 fn stack_is_aligned() -> bool {
     #[repr(align(16))]
     struct Aligned {
@@ -455,10 +465,8 @@ fn stack_is_aligned() -> bool {
     std::hint::black_box(&local as *const Aligned as usize).is_multiple_of(16)
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
-fn both_calling_conventions_call_helpers_aligned_at_every_depth() {
-    use xbpf_jit::CallingConvention;
+fn helpers_are_called_aligned_at_every_depth_in_every_kind_of_code() {
     let mut helpers = helpers();
     helpers.register(7, "aligned", |_, args| {
         assert!(stack_is_aligned(), "misaligned stack in a helper");
@@ -479,10 +487,9 @@ fn both_calling_conventions_call_helpers_aligned_at_every_depth() {
     program.push(exit());
     // callx and a store through a pointer to the input memory
     let mut second_region = [0u8; 8];
-    for convention in [CallingConvention::SystemV, CallingConvention::Windows] {
-        let jit = Jit::with_calling_convention(convention);
+    for (variant, jit) in code_variants() {
         let mut executable = jit.prepare(&common::program(&program), &config).unwrap();
-        assert_eq!(executable.run(&RunInput::empty()), Ok(8), "{convention:?}");
+        assert_eq!(executable.run(&RunInput::empty()), Ok(8), "{variant}");
 
         let mut input = RunInput::empty();
         let region = input.add_memory(&mut second_region);
@@ -497,7 +504,7 @@ fn both_calling_conventions_call_helpers_aligned_at_every_depth() {
             exit(),
         ];
         let mut executable = jit.prepare(&common::program(&other), &config).unwrap();
-        assert_eq!(executable.run(&input), Ok(5 << 56), "{convention:?}");
+        assert_eq!(executable.run(&input), Ok(5 << 56), "{variant}");
         let failing = [mov64(0, imm(0)), call_helper(2), exit()];
         let mut executable = jit.prepare(&common::program(&failing), &config).unwrap();
         assert!(matches!(
@@ -507,13 +514,11 @@ fn both_calling_conventions_call_helpers_aligned_at_every_depth() {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
-fn out_of_line_checks_preserve_registers_in_both_conventions() {
-    use xbpf_jit::CallingConvention;
+fn out_of_line_checks_preserve_registers_in_every_kind_of_code() {
     let mut first = [0u8; 8];
     let mut second = [0u8; 16];
-    for convention in [CallingConvention::SystemV, CallingConvention::Windows] {
+    for (variant, jit) in code_variants() {
         let mut input = RunInput::empty();
         input.add_memory(&mut first);
         let region = input.add_memory(&mut second);
@@ -530,11 +535,54 @@ fn out_of_line_checks_preserve_registers_in_both_conventions() {
             alu64(AluOp::Sub, 0, reg(1)),
             exit(),
         ];
-        let jit = Jit::with_calling_convention(convention);
         let mut executable = jit
             .prepare(&common::program(&program), &ExecConfig::default())
             .unwrap();
         let want = (100u64 + 1000 + 2 + 3 + 4 + 5).wrapping_sub(region.start);
-        assert_eq!(executable.run(&input), Ok(want), "{convention:?}");
+        assert_eq!(executable.run(&input), Ok(want), "{variant}");
+    }
+}
+
+/// A callee's way back survives everything that calls out of generated code inside it (on
+/// ARM64 the return address is in the link register, which such calls clobber): an
+/// out-of-line bounds check, a helper call and a `callx`, at two depths.
+#[test]
+fn callees_return_after_out_of_line_checks_and_helper_calls() {
+    let mut first = [0u8; 8];
+    let mut second = [0u8; 16];
+    let program = [
+        mov64(6, imm(7)),
+        call_local(2), // to pc 4
+        alu64(AluOp::Add, 0, reg(6)),
+        exit(),
+        // pc 4: store into the second region (checked out of line), call the next function
+        st(MemSize::DW, 1, 8, 1000),
+        mov64(6, imm(99)),
+        call_local(2), // to pc 9
+        alu64(AluOp::Add, 0, reg(6)),
+        exit(),
+        // pc 9: load it back (out of line again), sum r1..r5 with a helper and with callx
+        ldx(MemSize::DW, 7, 1, 8),
+        mov64(6, imm(5)),
+        call_helper(1),
+        mov64(8, reg(0)),
+        mov64(9, imm(1)),
+        callx(9),
+        alu64(AluOp::Add, 0, reg(8)),
+        alu64(AluOp::Sub, 0, reg(1)),
+        alu64(AluOp::Sub, 0, reg(1)),
+        alu64(AluOp::Add, 0, reg(7)),
+        exit(),
+    ];
+    for (variant, jit) in code_variants() {
+        let mut input = RunInput::empty();
+        input.add_memory(&mut first);
+        let region = input.add_memory(&mut second);
+        input.args = [region.start, 2, 3, 4, 5];
+        let mut executable = jit
+            .prepare(&common::program(&program), &config(helpers(), Some(1_000)))
+            .unwrap();
+        // 2 * (2 + 3 + 4 + 5) + 1000 in the innermost function, then + 99, then + 7
+        assert_eq!(executable.run(&input), Ok(28 + 1000 + 99 + 7), "{variant}");
     }
 }

@@ -1,12 +1,13 @@
 //! Differential test: random programs from the generator run on the reference interpreter and
-//! on the JIT (both x86-64 calling conventions) must give the same result or the same error,
-//! and leave the same memory behind, on a first and a second run.
+//! on the JIT (both x86-64 calling conventions; on ARM64 with and without the LSE atomics) must
+//! give the same result or the same error, and leave the same memory behind, on a first and a
+//! second run.
 //!
 //! `XBPF_DIFF_CASES` sets the number of programs (default 2000); `XBPF_DIFF_SEED` shifts the
 //! seeds, so a failure names the seed that reproduces it.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 
@@ -83,7 +84,8 @@ fn two_runs(executable: &mut dyn Executable, case: &RandomCase) -> Vec<(Outcome,
         .collect()
 }
 
-/// The JIT for the host, and on x86-64 also the JIT for the other calling convention.
+/// The JIT for the host, and on x86-64 also the JIT for the other calling convention, on ARM64
+/// the JIT restricted to the baseline instruction set.
 fn jits() -> Vec<(&'static str, Jit)> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -101,7 +103,7 @@ fn jits() -> Vec<(&'static str, Jit)> {
         ]
     }
     #[cfg(not(target_arch = "x86_64"))]
-    vec![("jit", Jit::new())]
+    common::isa_variants()
 }
 
 #[test]

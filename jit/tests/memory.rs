@@ -1,7 +1,7 @@
 //! Loads, stores and atomics, and the bounds checks on them.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 
@@ -267,6 +267,7 @@ fn program_of(instructions: &[xbpf_isa::Instruction]) -> Program {
 /// Runs `op` on an 8-byte stack slot holding `initial` with src = `operand`, r0 = `r0`;
 /// returns (memory, src, r0) afterwards.
 fn run_atomic(
+    jit: Jit,
     width: Width,
     op: AtomicOp,
     fetch: bool,
@@ -289,7 +290,10 @@ fn run_atomic(
     ];
     let mut out = [0u8; 24];
     let input = RunInput::with_memory(&mut out);
-    run_with(&program, &ExecConfig::default(), &input).unwrap();
+    let mut executable = jit
+        .prepare(&program_of(&program), &ExecConfig::default())
+        .unwrap();
+    executable.run(&input).unwrap();
     let word = |i: usize| u64::from_le_bytes(out[i * 8..i * 8 + 8].try_into().unwrap());
     (word(0), word(1), word(2))
 }
@@ -299,7 +303,13 @@ fn atomics_of_both_widths_with_and_without_fetch() {
     let initial = 0xaaaa_aaaa_f0f0_f0f0u64;
     let operand = 0x5555_5555_0ff0_0ff1u64;
     let r0 = 0x1111_1111_2222_2222u64;
-    for width in [Width::W32, Width::W64] {
+    for ((name, jit), width) in isa_variants()
+        .into_iter()
+        .flat_map(|variant| [(variant, Width::W32), (variant, Width::W64)])
+    {
+        let run_atomic = |width, op, fetch, initial, operand, r0| {
+            run_atomic(jit, width, op, fetch, initial, operand, r0)
+        };
         let mask = match width {
             Width::W32 => 0xffff_ffffu64,
             Width::W64 => u64::MAX,
@@ -319,18 +329,18 @@ fn atomics_of_both_widths_with_and_without_fetch() {
                 assert_eq!(
                     memory,
                     merge(combine(initial & mask, operand & mask)),
-                    "{op:?} {width:?} fetch {fetch}"
+                    "{name}: {op:?} {width:?} fetch {fetch}"
                 );
                 let want_src = if fetch { initial & mask } else { operand };
-                assert_eq!(src, want_src, "{op:?} {width:?} fetch {fetch}: src");
-                assert_eq!(out_r0, r0, "{op:?} {width:?}: r0 untouched");
+                assert_eq!(src, want_src, "{name}: {op:?} {width:?} fetch {fetch}: src");
+                assert_eq!(out_r0, r0, "{name}: {op:?} {width:?}: r0 untouched");
             }
         }
         let (memory, src, _) = run_atomic(width, AtomicOp::Xchg, true, initial, operand, r0);
         assert_eq!(
             (memory, src),
             (merge(operand), initial & mask),
-            "xchg {width:?}"
+            "{name}: xchg {width:?}"
         );
         // cmpxchg that fails: memory unchanged, r0 = old value
         let (memory, src, out_r0) =
@@ -338,7 +348,7 @@ fn atomics_of_both_widths_with_and_without_fetch() {
         assert_eq!(
             (memory, src, out_r0),
             (initial, operand, initial & mask),
-            "cmpxchg miss {width:?}"
+            "{name}: cmpxchg miss {width:?}"
         );
         // cmpxchg that succeeds: only the compared width matters
         let matching = (r0 & !mask) | (initial & mask);
@@ -347,41 +357,119 @@ fn atomics_of_both_widths_with_and_without_fetch() {
         assert_eq!(
             (memory, src, out_r0),
             (merge(operand), operand, initial & mask),
-            "cmpxchg hit {width:?}"
+            "{name}: cmpxchg hit {width:?}"
         );
     }
 }
 
 #[test]
 fn atomics_through_checked_pointers() {
-    let mut memory = [0u8; 16];
-    let input = RunInput::with_memory(&mut memory);
-    let program = [
-        mov64(2, imm(5)),
-        atomic(Width::W64, AtomicOp::Add, true, 1, 2, 8),
-        mov64(2, imm(3)),
-        atomic(Width::W64, AtomicOp::Or, true, 1, 2, 8),
-        mov64(0, imm(7)),
-        mov64(3, imm(9)),
-        atomic(Width::W32, AtomicOp::CmpXchg, true, 1, 3, 8),
-        exit(),
+    for (name, jit) in isa_variants() {
+        let run = |program: &[xbpf_isa::Instruction], input: &RunInput<'_>| {
+            jit.prepare(&program_of(program), &ExecConfig::default())
+                .unwrap()
+                .run(input)
+        };
+        let mut memory = [0u8; 16];
+        let input = RunInput::with_memory(&mut memory);
+        let program = [
+            mov64(2, imm(5)),
+            atomic(Width::W64, AtomicOp::Add, true, 1, 2, 8),
+            mov64(2, imm(3)),
+            atomic(Width::W64, AtomicOp::Or, true, 1, 2, 8),
+            mov64(0, imm(7)),
+            mov64(3, imm(9)),
+            atomic(Width::W32, AtomicOp::CmpXchg, true, 1, 3, 8),
+            exit(),
+        ];
+        assert_eq!(run(&program, &input), Ok(7), "{name}");
+        assert_eq!(memory[8], 9, "{name}");
+        let input = RunInput::with_memory(&mut memory);
+        let base = input.args[0];
+        assert_eq!(
+            run(
+                &[
+                    mov64(2, imm(1)),
+                    atomic(Width::W64, AtomicOp::Xor, true, 1, 2, 9),
+                    exit()
+                ],
+                &input
+            ),
+            Err(out_of_bounds(1, Access::Write, base + 9, 8)),
+            "{name}"
+        );
+    }
+}
+
+/// Every atomic operation at every alignment, through the input memory and the stack, with and
+/// without bounds checks: the same memory, registers and result as the interpreter (atomic
+/// instructions need aligned addresses on some hosts; eBPF does not).
+#[test]
+fn atomics_at_any_alignment_match_the_interpreter() {
+    let pattern: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+    let operations = [
+        (AtomicOp::Add, false),
+        (AtomicOp::Add, true),
+        (AtomicOp::Or, true),
+        (AtomicOp::And, true),
+        (AtomicOp::Xor, false),
+        (AtomicOp::Xchg, true),
+        (AtomicOp::CmpXchg, true),
     ];
-    assert_eq!(run_with(&program, &ExecConfig::default(), &input), Ok(7));
-    assert_eq!(memory[8], 9);
-    let input = RunInput::with_memory(&mut memory);
-    let base = input.args[0];
-    assert_eq!(
-        run_with(
-            &[
-                mov64(2, imm(1)),
-                atomic(Width::W64, AtomicOp::Xor, true, 1, 2, 9),
-                exit()
-            ],
-            &ExecConfig::default(),
-            &input
-        ),
-        Err(out_of_bounds(1, Access::Write, base + 9, 8))
-    );
+    for bounds_checks in [true, false] {
+        let config = ExecConfig {
+            bounds_checks,
+            ..ExecConfig::default()
+        };
+        for width in [Width::W32, Width::W64] {
+            for (op, fetch) in operations {
+                for offset in 0..9i16 {
+                    for through_stack in [false, true] {
+                        // r0 matches the memory for some offsets, so cmpxchg both hits and misses.
+                        let mut program = vec![
+                            ldx(MemSize::DW, 0, 1, 3),
+                            lddw(2, 0x0123_4567_89ab_cdef),
+                            ldx(MemSize::DW, 3, 1, 16),
+                            stx(MemSize::DW, 10, -16, 3),
+                            ldx(MemSize::DW, 3, 1, 24),
+                            stx(MemSize::DW, 10, -8, 3),
+                        ];
+                        program.push(if through_stack {
+                            atomic(width, op, fetch, 10, 2, offset - 16)
+                        } else {
+                            atomic(width, op, fetch, 1, 2, offset)
+                        });
+                        program.extend([
+                            stx(MemSize::DW, 1, 32, 2),
+                            ldx(MemSize::DW, 3, 10, -16),
+                            stx(MemSize::DW, 1, 16, 3),
+                            ldx(MemSize::DW, 3, 10, -8),
+                            stx(MemSize::DW, 1, 24, 3),
+                            exit(),
+                        ]);
+                        let program = program_of(&program);
+                        let run = |engine: &dyn Engine| {
+                            let mut memory = common::AlignedMemory::new(&pattern);
+                            let result = engine
+                                .prepare(&program, &config)
+                                .unwrap()
+                                .run(&RunInput::with_memory(memory.bytes_mut()));
+                            (result, memory.bytes_mut().to_vec())
+                        };
+                        let expected = run(&xbpf_interp::Interpreter);
+                        for (name, jit) in isa_variants() {
+                            assert_eq!(
+                                run(&jit),
+                                expected,
+                                "{name}: {op:?} {width:?} fetch {fetch} offset {offset} \
+                                 stack {through_stack} checks {bounds_checks}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -403,4 +491,31 @@ fn far_jumps_in_both_directions() {
         .prepare(&program, &ExecConfig::default())
         .unwrap();
     assert_eq!(executable.run(&RunInput::empty()), Ok(29_999));
+}
+
+/// On ARM64, atomics use the LSE instructions exactly when the CPU has them and extensions are
+/// allowed, else exclusive load/store loops (qemu's `-cpu` runs both kinds of CPU).
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn atomics_use_lse_exactly_when_the_cpu_has_it_and_it_is_allowed() {
+    let program = program_of(&[
+        mov64(2, imm(1)),
+        atomic(Width::W64, AtomicOp::Add, true, 10, 2, -8),
+        exit(),
+    ]);
+    let listing = |jit: Jit| {
+        jit.compile(&program, &ExecConfig::default())
+            .unwrap()
+            .native_listing()
+    };
+    let has_lse = std::arch::is_aarch64_feature_detected!("lse");
+    let default = listing(Jit::new());
+    assert_eq!(default.contains("ldaddal"), has_lse, "{default}");
+    assert_eq!(default.contains("ldaxr"), !has_lse, "{default}");
+    let baseline = listing(Jit::new().with_isa_extensions(false));
+    assert!(
+        baseline.contains("ldaxr") && baseline.contains("stlxr"),
+        "{baseline}"
+    );
+    assert!(!baseline.contains("ldaddal"), "{baseline}");
 }

@@ -1,8 +1,8 @@
 //! Robustness: any bytes that validate compile without panicking, and compiled programs run
 //! (with fuel and bounds checks) without crashing the host, whatever they do.
 
-// These run generated code: only where a back end exists (x86-64 until ARM64 lands).
-#![cfg(target_arch = "x86_64")]
+// These run generated code: only where a back end exists.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! On architectures without a back end the JIT reports itself unavailable, as a typed error.
-#![cfg(not(target_arch = "x86_64"))]
+#![cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 
 mod common;
 

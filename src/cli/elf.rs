@@ -68,7 +68,14 @@ pub struct RunRequest<'a> {
     pub engine: Box<dyn xbpf::isa::Engine>,
     pub fuel: Option<u64>,
     pub memory: Vec<u8>,
+    /// Packet data: the program then runs as its section's program type.
+    pub packet: Option<Vec<u8>>,
+    /// Verify against the section's program type first.
+    pub verify: bool,
     pub runs: u64,
+    /// Print `runs=N min_ns=… median_ns=…` on stderr (context and packet reset outside the
+    /// timed part).
+    pub report_timing: bool,
     pub dump_maps: bool,
 }
 
@@ -83,13 +90,52 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
     let in_file = |e: &dyn std::fmt::Display| CliError::Input(format!("{}: {e}", path.display()));
     let object = runtime.load_elf(request.bytes).map_err(|e| in_file(&e))?;
     let program = select(object.elf(), &request.selection, path)?;
-    let id = runtime
-        .load_program(&object, &program.section, &program.function)
-        .map_err(|e| in_file(&e))?;
+    let typed = request.packet.is_some() || request.verify;
+    let program_type = if typed {
+        Some(
+            xbpf::program_types::for_section(&program.section, host_regs()).ok_or_else(|| {
+                CliError::Input(format!(
+                    "{}: section `{}` names no known program type (xdp, socket, \
+                         classifier, kprobe/, tracepoint/, ...)",
+                    path.display(),
+                    program.section
+                ))
+            })?,
+        )
+    } else {
+        None
+    };
+    let loaded = match &program_type {
+        Some(ty) => runtime.load_program_as(
+            &object,
+            &program.section,
+            &program.function,
+            ty,
+            request.verify,
+        ),
+        None => runtime.load_program(&object, &program.section, &program.function),
+    };
+    let id = loaded.map_err(|e| match e {
+        xbpf::runtime::RuntimeError::Rejected { .. } => CliError::Failed(e.to_string()),
+        other => in_file(&other),
+    })?;
+    let mut memory = request.memory.clone();
+    if let Some(ty) = &program_type
+        && memory.len() < ty.context.size as usize
+    {
+        memory.resize(ty.context.size as usize, 0);
+    }
     let mut result = Ok(0);
+    let mut times = Vec::new();
     for _ in 0..request.runs {
-        let mut memory = request.memory.clone();
-        result = runtime.run(id, &mut memory);
+        let mut ctx = memory.clone();
+        let mut packet = request.packet.clone();
+        let start = std::time::Instant::now();
+        result = match &mut packet {
+            Some(packet) => runtime.run_packet(id, &mut ctx, packet),
+            None => runtime.run(id, &mut ctx),
+        };
+        times.push(start.elapsed());
         if result.is_err() {
             break;
         }
@@ -105,6 +151,9 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
         CliError::Failed(format!("{error}{location}"))
     })?;
     println!("{r0}");
+    if request.report_timing {
+        eprintln!("{}", super::run::timing_line(&mut times, None));
+    }
     if request.dump_maps {
         let maps: Vec<_> = object
             .map_ids()
@@ -114,6 +163,15 @@ pub fn run(request: RunRequest<'_>) -> Result<(), CliError> {
         println!("{}", maps_json(&maps));
     }
     Ok(())
+}
+
+/// The register layout tracing contexts use on this host.
+fn host_regs() -> xbpf::program_types::RegsArch {
+    if cfg!(target_arch = "aarch64") {
+        xbpf::program_types::RegsArch::Aarch64
+    } else {
+        xbpf::program_types::RegsArch::X86_64
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -8,6 +8,7 @@
 
 mod names;
 pub mod printf;
+pub mod redirect;
 pub mod tail_call;
 
 pub use names::linux_helper_name;
@@ -16,7 +17,10 @@ use crate::maps::cpu::current_cpu;
 use crate::maps::{Lookup, Map, MapRegistry, MapType, handle_of};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
-use xbpf_isa::{Executable, HelperContext, HelperError, HelperTable, MemoryMap, Region, RunInput};
+use xbpf_isa::exec::MemoryFault;
+use xbpf_isa::{
+    Access, Executable, HelperContext, HelperError, HelperTable, MemoryMap, Region, RunInput,
+};
 
 /// Helper ids (Linux `enum bpf_func_id`).
 pub mod id {
@@ -33,6 +37,7 @@ pub mod id {
     pub const GET_CURRENT_UID_GID: u32 = 15;
     pub const GET_CURRENT_COMM: u32 = 16;
     pub const PERF_EVENT_OUTPUT: u32 = 25;
+    pub const REDIRECT_MAP: u32 = 51;
     pub const CSUM_DIFF: u32 = 28;
     pub const GET_NUMA_NODE_ID: u32 = 42;
     pub const PROBE_READ_STR: u32 = 45;
@@ -255,6 +260,7 @@ pub fn register_linux_helpers(table: &mut HelperTable, env: &HelperEnv) {
     );
     register(table, id::RINGBUF_QUERY, Box::new(ringbuf_query));
     register(table, id::SNPRINTF, Box::new(snprintf));
+    register(table, id::REDIRECT_MAP, Box::new(redirect::redirect_map));
     register(table, id::LOOP, Box::new(bpf_loop));
 }
 
@@ -337,6 +343,20 @@ fn probe_memory(env: &HelperEnv, ctx: &HelperContext<'_>) -> MemoryMap {
     memory
 }
 
+/// Fails unless the program may write `size` bytes at `dst` (checked before any buffer of
+/// that size is allocated).
+fn writable(ctx: &HelperContext<'_>, dst: u64, size: usize) -> Result<(), HelperError> {
+    if ctx.memory().allows(dst, size as u64, Access::Write) {
+        Ok(())
+    } else {
+        Err(HelperError::Memory(MemoryFault {
+            addr: dst,
+            size: size as u64,
+            access: Access::Write,
+        }))
+    }
+}
+
 /// `probe_read(dst, size, src)`: copies, or zeroes `dst` and returns -EFAULT (as Linux does).
 fn probe_read(
     env: &HelperEnv,
@@ -344,6 +364,7 @@ fn probe_read(
     args: [u64; 5],
 ) -> Result<u64, HelperError> {
     let (dst, size, src) = (args[0], args[1] as u32 as usize, args[2]);
+    writable(ctx, dst, size)?;
     match probe_memory(env, ctx).read(src, size) {
         Ok(bytes) => {
             ctx.memory().write(dst, &bytes)?;
@@ -367,6 +388,7 @@ fn probe_read_str(
     if size == 0 {
         return Ok(0);
     }
+    writable(ctx, dst, size)?;
     match probe_memory(env, ctx).read_c_str(src, size - 1) {
         Ok(mut bytes) => {
             bytes.push(0);
@@ -445,6 +467,7 @@ fn get_current_comm(
     if size == 0 {
         return Ok(errno(EINVAL));
     }
+    writable(ctx, args[0], size)?;
     let mut buffer = vec![0u8; size];
     let len = env.host.comm.len().min(size - 1).min(15);
     buffer[..len].copy_from_slice(&env.host.comm[..len]);

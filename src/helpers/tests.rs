@@ -98,3 +98,21 @@ fn comm_is_truncated_and_nul_terminated() {
     assert_eq!(call, Ok(0));
     assert_eq!(buffer, *b"xbp\0");
 }
+
+#[test]
+fn probe_reads_refuse_unwritable_destinations_before_allocating() {
+    let (_, table) = env();
+    // a 4 GiB read into nowhere fails as a memory fault, without zeroing 4 GiB first
+    let error = table
+        .call(
+            u64::from(id::PROBE_READ),
+            &MemoryMap::default(),
+            [0x1000, u64::from(u32::MAX), 0, 0, 0],
+            4,
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("outside every region"),
+        "{error}"
+    );
+}

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 struct State {
     index: HashMap<Vec<u8>, usize>,
+    /// The key in each used slot (for LRU eviction).
+    keys: HashMap<usize, Vec<u8>>,
     free: Vec<usize>,
     /// Never-used slots start here (slots below were handed out at least once).
     fresh: usize,
@@ -108,7 +110,9 @@ impl HashStore {
         } else if self.lru {
             let (_, victim) = state.by_use.pop_first().ok_or(MapError::Full)?;
             state.last_use.remove(&victim);
-            state.index.retain(|_, slot| *slot != victim);
+            if let Some(key) = state.keys.remove(&victim) {
+                state.index.remove(&key);
+            }
             victim
         } else {
             return Err(MapError::Full);
@@ -117,6 +121,7 @@ impl HashStore {
         write(&self.arena, slot * self.slot_size, true);
         state.index.insert(key.to_vec(), slot);
         if self.lru {
+            state.keys.insert(slot, key.to_vec());
             state.touch(slot);
         }
         Ok(())
@@ -125,6 +130,7 @@ impl HashStore {
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         let mut state = self.state();
         let slot = state.index.remove(key).ok_or(MapError::NotFound)?;
+        state.keys.remove(&slot);
         state.forget(slot);
         state.free.push(slot);
         Ok(())

@@ -88,6 +88,24 @@ impl Map {
         };
         let need = |ok: bool, reason: &str| if ok { Ok(()) } else { Err(invalid(reason)) };
         let storage = match spec.map_type {
+            MapType::Devmap | MapType::Cpumap | MapType::Xskmap => {
+                need(spec.key_size == 4, "keys must be 4 bytes")?;
+                need(
+                    spec.value_size == 4 || spec.value_size == 8,
+                    "values must be 4 or 8 bytes",
+                )?;
+                need(entries > 0, "max_entries must be positive")?;
+                Storage::Array(arena(1)?)
+            }
+            MapType::DevmapHash => {
+                need(spec.key_size == 4, "keys must be 4 bytes")?;
+                need(
+                    spec.value_size == 4 || spec.value_size == 8,
+                    "values must be 4 or 8 bytes",
+                )?;
+                need(entries > 0, "max_entries must be positive")?;
+                Storage::Hash(HashStore::new(arena(1)?, entries, value_stride, 1, false))
+            }
             MapType::Array | MapType::PercpuArray => {
                 need(spec.key_size == 4, "array keys must be 4 bytes")?;
                 need(spec.value_size > 0, "values must not be empty")?;
@@ -197,7 +215,7 @@ impl Map {
     /// The memory programs may access: value storage (read-only when the map is read-only for
     /// programs) and ring buffer data.
     pub fn region(&self) -> Option<Region> {
-        let writable = !self.spec.is_read_only_for_programs();
+        let writable = !self.spec.is_read_only_for_programs() && !self.is_redirect_map();
         let region = match &self.storage {
             Storage::Array(arena) => arena.region(writable),
             Storage::Hash(store) => store.arena().region(writable),
@@ -205,6 +223,23 @@ impl Map {
             _ => return None,
         };
         (region.len > 0).then_some(region)
+    }
+
+    /// Whether this is a redirect target map (devmap, cpumap, xskmap): programs read entries
+    /// and redirect to them, only the host writes them, and an all-zero entry is empty.
+    pub fn is_redirect_map(&self) -> bool {
+        matches!(
+            self.spec.map_type,
+            MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap
+        )
+    }
+
+    /// Whether a redirect map has a target at `key`.
+    pub fn redirect_target(&self, key: &[u8]) -> bool {
+        self.is_redirect_map()
+            && self
+                .lookup(key)
+                .is_ok_and(|value| value.iter().any(|b| *b != 0))
     }
 
     fn check_key(&self, key: &[u8]) -> Result<(), MapError> {
@@ -245,6 +280,9 @@ impl Map {
 
     /// `bpf_map_lookup_elem` from a program.
     pub fn lookup_for_program(&self, key: &[u8]) -> Result<Option<Lookup>, MapError> {
+        if self.is_redirect_map() && !self.redirect_target(key) {
+            return Ok(None);
+        }
         Ok(match &self.storage {
             Storage::Array(arena) => match self.array_index(key) {
                 Ok(index) => Some(Lookup::Value(
@@ -413,6 +451,11 @@ impl Map {
                     .remove(key)
                     .map(|_| ())
                     .ok_or(MapError::NotFound)
+            }
+            Storage::Array(arena) if self.is_redirect_map() => {
+                let index = self.array_index(key)?;
+                arena.zero(index * self.slot_size(), self.slot_size());
+                Ok(())
             }
             Storage::Array(_) => Err(MapError::InvalidFlags(0)),
             _ => Err(MapError::Unsupported("delete")),

@@ -151,6 +151,14 @@ fn oversized_and_unsupported_maps_are_refused() {
         Err(MapError::TooLarge { .. })
     ));
     let trie = MapSpec::new("t", MapType::LpmTrie, 8, 4, 4);
+    assert!(
+        Map::new(
+            &MapSpec::new("d", MapType::Devmap, 4, 2, 4),
+            1,
+            DEFAULT_MAX_MAP_BYTES
+        )
+        .is_err()
+    );
     let error = Map::new(&trie, 1, DEFAULT_MAX_MAP_BYTES).unwrap_err();
     assert!(error.to_string().contains("lpm_trie"), "{error}");
 }
@@ -180,4 +188,22 @@ fn maps_are_shared_between_threads() {
     }
     assert_eq!(registry.get(id).unwrap().entries().len(), 400);
     assert_eq!(registry.regions().len(), 1);
+}
+
+#[test]
+fn redirect_maps_have_empty_entries_until_the_host_sets_them() {
+    let devmap = map(MapSpec::new("tx", MapType::Devmap, 4, 4, 4), 1);
+    assert!(!devmap.redirect_target(&key(1)));
+    assert_eq!(devmap.lookup_for_program(&key(1)).unwrap(), None);
+    devmap
+        .update(&key(1), &7u32.to_le_bytes(), BPF_ANY)
+        .unwrap();
+    assert!(devmap.redirect_target(&key(1)));
+    assert!(devmap.lookup_for_program(&key(1)).unwrap().is_some());
+    assert!(
+        !devmap.region().unwrap().writable,
+        "programs only read redirect maps"
+    );
+    devmap.delete(&key(1)).unwrap();
+    assert!(!devmap.redirect_target(&key(1)));
 }

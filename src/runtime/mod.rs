@@ -11,6 +11,7 @@
 //! let r0 = runtime.run(program, &mut ctx).unwrap();
 //! ```
 
+mod ctx_rewrite;
 mod resolve;
 
 use crate::elf::{ElfError, ElfObject};
@@ -106,8 +107,8 @@ pub enum RuntimeError {
         function: String,
         rejection: Box<xbpf_verifier::Rejection>,
     },
-    #[error("tail call to program {0}, which does not exist")]
-    BadTailCall(ProgramId),
+    #[error("a helper ended the run with a tail call but named no target program")]
+    TailCallWithoutTarget,
     #[error("packet pointer field at ctx offset {offset} does not fit the context")]
     PacketField { offset: usize },
     #[error("packet address {addr:#x} does not fit the {width}-byte context field")]
@@ -159,6 +160,13 @@ impl LoadedObject {
 
 type SharedExecutable = Arc<Mutex<Box<dyn Executable>>>;
 
+/// How a program is loaded: for which program type, verified or not.
+#[derive(Clone, Copy)]
+struct Typed<'a> {
+    program_type: &'a xbpf_verifier::ProgramType,
+    verify: bool,
+}
+
 type CustomHelper =
     Arc<dyn Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync>;
 
@@ -174,6 +182,83 @@ pub struct Runtime {
     callbacks: Arc<Callbacks>,
     custom_helpers: Vec<(u32, String, CustomHelper)>,
     programs: RwLock<Vec<SharedExecutable>>,
+    /// Context layouts of programs whose packet pointer loads were rewritten.
+    shadows: RwLock<HashMap<ProgramId, ContextShadow>>,
+}
+
+/// Where a program loaded for a program type with packet pointer fields expects them: its
+/// context is extended to `total` bytes and the 8-byte pointers go at these offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextShadow {
+    /// Size of the program type's context.
+    pub ctx_size: usize,
+    /// Size of the extended context.
+    pub total: usize,
+    pub fields: PacketFields,
+}
+
+impl ContextShadow {
+    /// The shadow layout for a program type, if its context has packet pointer fields.
+    /// 8-byte fields hold the pointers in place; 4-byte (Linux `__u32`) fields get 8-byte
+    /// shadow slots after the context, and loads of them are rewritten.
+    fn for_type(
+        ty: &xbpf_verifier::ProgramType,
+    ) -> Option<(ContextShadow, Vec<ctx_rewrite::ShadowField>)> {
+        use xbpf_verifier::FieldKind;
+        let find = |kind: FieldKind| ty.context.fields.iter().find(|f| f.kind == kind);
+        let data = find(FieldKind::PacketData)?;
+        let end = find(FieldKind::PacketEnd)?;
+        let meta = find(FieldKind::PacketMeta);
+        let ctx_size = ty.context.size as usize;
+        if data.size == 8 && end.size == 8 {
+            let fields = PacketFields {
+                data: data.offset as usize,
+                data_end: end.offset as usize,
+                data_meta: meta.map(|m| m.offset as usize),
+                width: 8,
+            };
+            return Some((
+                ContextShadow {
+                    ctx_size,
+                    total: ctx_size,
+                    fields,
+                },
+                Vec::new(),
+            ));
+        }
+        let base = ctx_size.next_multiple_of(8);
+        let mut shadow_fields = vec![
+            ctx_rewrite::ShadowField {
+                field: data.offset,
+                shadow: base as u32,
+            },
+            ctx_rewrite::ShadowField {
+                field: end.offset,
+                shadow: base as u32 + 8,
+            },
+        ];
+        if let Some(meta) = meta {
+            shadow_fields.push(ctx_rewrite::ShadowField {
+                field: meta.offset,
+                shadow: base as u32 + 16,
+            });
+        }
+        let fields = PacketFields {
+            data: base,
+            data_end: base + 8,
+            data_meta: meta.map(|_| base + 16),
+            width: 8,
+        };
+        let total = base + 8 * shadow_fields.len();
+        Some((
+            ContextShadow {
+                ctx_size,
+                total,
+                fields,
+            },
+            shadow_fields,
+        ))
+    }
 }
 
 impl Runtime {
@@ -192,6 +277,7 @@ impl Runtime {
             callbacks: Arc::new(Callbacks::default()),
             custom_helpers: Vec::new(),
             programs: RwLock::new(Vec::new()),
+            shadows: RwLock::new(HashMap::new()),
         }
     }
 
@@ -263,7 +349,9 @@ impl Runtime {
         for (index, spec) in elf.maps().iter().enumerate() {
             for (slot, target) in &spec.initial_slots {
                 if let SlotTarget::Map(inner) = target {
-                    let inner_id = *map_ids.get(*inner).ok_or(RuntimeError::NoSuchMap(0))?;
+                    let inner_id = *map_ids
+                        .get(*inner)
+                        .ok_or(RuntimeError::NoSuchMap(*inner as MapId))?;
                     self.set_inner_map(map_ids[index], &slot.to_le_bytes(), inner_id)?;
                 }
             }
@@ -299,9 +387,59 @@ impl Runtime {
         function: &str,
         program_type: &xbpf_verifier::ProgramType,
     ) -> Result<ProgramId, RuntimeError> {
-        let id = self.prepare_from_object(object, section, function, Some(program_type))?;
-        self.fill_program_slots(object, Some(program_type))?;
+        self.load_program_as(object, section, function, program_type, true)
+    }
+
+    /// Loads a program as a program of `program_type`, verified or not. When the type's
+    /// context has packet pointer fields, loads of them are rewritten to read real 64-bit
+    /// pointers (see [`Runtime::run_packet`]).
+    pub fn load_program_as(
+        &self,
+        object: &LoadedObject,
+        section: &str,
+        function: &str,
+        program_type: &xbpf_verifier::ProgramType,
+        verify: bool,
+    ) -> Result<ProgramId, RuntimeError> {
+        let typed = Typed {
+            program_type,
+            verify,
+        };
+        let id = self.prepare_from_object(object, section, function, Some(typed))?;
+        self.fill_program_slots(object, Some(typed))?;
         Ok(id)
+    }
+
+    /// The context layout program `program` runs with, when it was loaded for a program type
+    /// with packet pointers.
+    pub fn context_shadow(&self, program: ProgramId) -> Option<ContextShadow> {
+        self.shadows
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&program)
+            .copied()
+    }
+
+    /// Runs a program on a context and a packet. For programs loaded for a program type with
+    /// packet pointer fields, the packet's real addresses are put where the (rewritten)
+    /// program reads them; `ctx` is the type's context (shorter is zero-padded) and gets the
+    /// program's writes back.
+    pub fn run_packet(
+        &self,
+        program: ProgramId,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+    ) -> Result<u64, RuntimeError> {
+        let Some(shadow) = self.context_shadow(program) else {
+            return self.run_with_packet(program, ctx, Some(packet), None);
+        };
+        let mut extended = vec![0u8; shadow.total.max(ctx.len())];
+        extended[..ctx.len()].copy_from_slice(ctx);
+        let result =
+            self.run_with_packet(program, &mut extended, Some(packet), Some(shadow.fields));
+        let len = ctx.len();
+        ctx.copy_from_slice(&extended[..len]);
+        result
     }
 
     fn verify(
@@ -330,7 +468,7 @@ impl Runtime {
         object: &LoadedObject,
         section: &str,
         function: &str,
-        verify_as: Option<&xbpf_verifier::ProgramType>,
+        typed: Option<Typed<'_>>,
     ) -> Result<ProgramId, RuntimeError> {
         let key = (section.to_owned(), function.to_owned());
         if let Some(id) = lock(&object.prepared).get(&key) {
@@ -344,16 +482,38 @@ impl Runtime {
                     section: section.into(),
                     function: function.into(),
                 })?;
-        let checked = match verify_as {
-            Some(program_type) => {
+        let checked = match typed {
+            Some(Typed {
+                program_type,
+                verify: true,
+            }) => {
                 self.verify(object, program, program_type)?;
                 !self.config.trust_verifier
             }
-            None => true,
+            _ => true,
         };
+        let shadow = typed.and_then(|t| ContextShadow::for_type(t.program_type));
+        let mut insns = program.insns.clone();
+        if let Some((_, fields)) = &shadow
+            && !fields.is_empty()
+        {
+            let validated = Program::new(insns.clone())?;
+            ctx_rewrite::rewrite(&validated, &mut insns, fields).map_err(|e| {
+                RuntimeError::Resolve {
+                    pc: e.pc,
+                    message: e.to_string(),
+                }
+            })?;
+        }
         let executable =
-            self.prepare_elf_program(object, &program.insns, &program.functions, 0, checked)?;
+            self.prepare_elf_program(object, &insns, &program.functions, 0, checked)?;
         let id = self.add_executable(executable);
+        if let Some((layout, _)) = shadow {
+            self.shadows
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, layout);
+        }
         lock(&object.prepared).insert(key, id);
         Ok(id)
     }
@@ -361,7 +521,7 @@ impl Runtime {
     fn fill_program_slots(
         &self,
         object: &LoadedObject,
-        verify_as: Option<&xbpf_verifier::ProgramType>,
+        typed: Option<Typed<'_>>,
     ) -> Result<(), RuntimeError> {
         let mut filled = lock(&object.slots_filled);
         if *filled {
@@ -372,7 +532,7 @@ impl Runtime {
         for (index, spec) in object.elf.maps().iter().enumerate() {
             for (slot, target) in &spec.initial_slots {
                 if let SlotTarget::Program { section, function } = target {
-                    let program = self.prepare_from_object(object, section, function, verify_as)?;
+                    let program = self.prepare_from_object(object, section, function, typed)?;
                     self.set_program_slot(object.map_ids[index], *slot, program)?;
                 }
             }
@@ -578,6 +738,7 @@ impl Runtime {
     /// 33 in a chain.
     pub fn run_input(&self, program: ProgramId, input: &RunInput<'_>) -> Result<u64, RuntimeError> {
         tail_call::begin_chain();
+        crate::helpers::redirect::clear();
         let mut current = program;
         loop {
             let executable = self
@@ -586,7 +747,8 @@ impl Runtime {
             let result = lock(&executable).run(input);
             match result {
                 Err(ExecError::TailCall { .. }) => {
-                    current = tail_call::take_pending().ok_or(RuntimeError::BadTailCall(0))?;
+                    current =
+                        tail_call::take_pending().ok_or(RuntimeError::TailCallWithoutTarget)?;
                 }
                 other => return Ok(other?),
             }

@@ -208,3 +208,81 @@ fn packet_pointers_are_filled_into_the_context() {
         Err(RuntimeError::PacketField { offset: 12 })
     ));
 }
+
+/// Two preparations of one program run at once on two threads, sharing a map: atomic adds
+/// from both land in the same value.
+#[test]
+fn programs_share_maps_across_threads() {
+    let runtime = runtime();
+    let map = runtime
+        .create_map(&MapSpec::new("total", MapType::Array, 4, 8, 1))
+        .unwrap();
+    let source = "
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, 0
+        call 1
+        jeq %r0, 0, +2
+        mov %r1, 1
+        lock add [%r0], %r1
+        mov %r0, 0
+        exit
+    ";
+    let insns = asm(source, &[(3, 0)]);
+    let programs = [
+        runtime.load_insns(&insns, &[map]).unwrap(),
+        runtime.load_insns(&insns, &[map]).unwrap(),
+    ];
+    std::thread::scope(|scope| {
+        for program in programs {
+            let runtime = &runtime;
+            scope.spawn(move || {
+                for _ in 0..1000 {
+                    runtime.run(program, &mut []).unwrap();
+                }
+            });
+        }
+    });
+    let value = runtime
+        .map(map)
+        .unwrap()
+        .lookup(&0u32.to_le_bytes())
+        .unwrap();
+    assert_eq!(u64::from_le_bytes(value.try_into().unwrap()), 2000);
+}
+
+#[test]
+fn redirect_map_redirects_to_entries_the_host_set() {
+    use crate::helpers::redirect::{Redirect, take_redirect};
+    let runtime = runtime();
+    let devmap = runtime
+        .create_map(&MapSpec::new("tx_port", MapType::Devmap, 4, 4, 8))
+        .unwrap();
+    runtime
+        .map(devmap)
+        .unwrap()
+        .update(&3u32.to_le_bytes(), &9u32.to_le_bytes(), BPF_ANY)
+        .unwrap();
+    let source = "lddw %r1, 0\nldxw %r2, [%r1+0]\nmov %r3, 2\ncall 51\nexit\n";
+    // r2 = the key, read from the context (the lddw is patched to the map, r1 reloaded first)
+    let source = source.replace("ldxw %r2, [%r1+0]", "ldxw %r2, [%r6+0]");
+    let source = format!("mov %r6, %r1\n{source}");
+    let program = runtime
+        .load_insns(&asm(&source, &[(1, 0)]), &[devmap])
+        .unwrap();
+    assert_eq!(runtime.run(program, &mut 3u32.to_le_bytes()).unwrap(), 4);
+    assert_eq!(
+        take_redirect(),
+        Some(Redirect {
+            map: devmap,
+            key: 3
+        })
+    );
+    assert_eq!(
+        runtime.run(program, &mut 5u32.to_le_bytes()).unwrap(),
+        2,
+        "XDP_PASS"
+    );
+    assert_eq!(take_redirect(), None);
+}

@@ -5,6 +5,8 @@
 use super::abi::{CallingConvention, Routines};
 use super::asm::{AluOp, Cond, Gpr, Inst, Label, Mem, Operand, Size};
 use super::encoder::{Encoder, JumpPlan};
+use super::memory::RegionCheck;
+use super::peephole;
 use super::regs::{self, CTX, RAX, RDX};
 use crate::analysis::Analysis;
 use crate::context::field;
@@ -38,8 +40,13 @@ pub struct Stubs {
 pub enum Cold {
     /// `mov edx, pc; jmp stub`: a trap that reports `pc`.
     Trap { at: Label, pc: usize, stub: Label },
-    /// Calls the out-of-line bounds check, then resumes.
-    CheckAccess { at: Label, info: u64, resume: Label },
+    /// Checks one more region inline, else calls the out-of-line bounds check; then resumes.
+    CheckAccess {
+        at: Label,
+        info: u64,
+        region: Option<RegionCheck>,
+        resume: Label,
+    },
 }
 
 /// Largest program the JIT compiles: pcs must fit in the 27 bits of an access info word, and
@@ -71,6 +78,9 @@ pub struct Codegen<'a> {
     pub saved_across_calls: Vec<Gpr>,
     /// Callee-saved registers of the host convention the prologue saves.
     pub saved_by_prologue: Vec<Gpr>,
+    /// eBPF registers (bit n for rn) known to hold values below 2^32 at this point of the
+    /// current block (`peephole::upper_zero_after`).
+    pub upper_zero: u16,
 }
 
 impl<'a> Codegen<'a> {
@@ -126,6 +136,7 @@ impl<'a> Codegen<'a> {
             cold: Vec::new(),
             saved_across_calls,
             saved_by_prologue,
+            upper_zero: 0,
         }
     }
 
@@ -135,6 +146,8 @@ impl<'a> Codegen<'a> {
         let body_start = self.e.offset();
         let mut pc_offsets = vec![0u32; self.program.len()];
         let mut next_pc = 0;
+        // Instructions before this pc were selected together with an earlier one.
+        let mut selected_until = 0;
         for (pc, instruction) in self.program.instructions() {
             // The second slot of an lddw has no code: it starts where the next instruction does.
             let offset = self.offset32()?;
@@ -142,7 +155,20 @@ impl<'a> Codegen<'a> {
                 *slot = offset;
             }
             self.block_start(pc)?;
-            self.select(pc, instruction)?;
+            if self.analysis.is_target(pc) || self.program.fuel_block_len(pc) > 0 {
+                // a block start: control may arrive from elsewhere
+                self.upper_zero = 0;
+            }
+            if pc >= selected_until {
+                match peephole::widening_at(self.program, self.analysis, pc) {
+                    Some(widening) => {
+                        self.widen(widening);
+                        selected_until = pc + widening.len;
+                    }
+                    None => self.select(pc, instruction)?,
+                }
+            }
+            self.upper_zero = peephole::upper_zero_after(self.upper_zero, instruction);
             next_pc = pc + 1;
         }
         for slot in pc_offsets.iter_mut().skip(next_pc) {
@@ -207,10 +233,16 @@ impl<'a> Codegen<'a> {
         at
     }
 
-    /// A label to jump to for an out-of-line bounds check that resumes at `resume`.
-    pub fn cold_check(&mut self, info: u64, resume: Label) -> Label {
+    /// A label to jump to for an out-of-line bounds check (of `region` inline, then of every
+    /// region in Rust) that resumes at `resume`.
+    pub fn cold_check(&mut self, info: u64, region: Option<RegionCheck>, resume: Label) -> Label {
         let at = self.new_label();
-        self.cold.push(Cold::CheckAccess { at, info, resume });
+        self.cold.push(Cold::CheckAccess {
+            at,
+            info,
+            region,
+            resume,
+        });
         at
     }
 
@@ -262,14 +294,14 @@ impl<'a> Codegen<'a> {
                 });
                 self.emit(Inst::Jmp(stub));
             }
-            Cold::CheckAccess { at, info, resume } => {
+            Cold::CheckAccess {
+                at,
+                info,
+                region,
+                resume,
+            } => {
                 self.emit(Inst::Bind(at));
-                self.emit(Inst::MovImm {
-                    dst: RDX,
-                    imm: info,
-                });
-                self.emit(Inst::Call(self.stubs.check_access));
-                self.emit(Inst::Jmp(resume));
+                self.emit_cold_check(info, region, resume);
             }
         }
     }

@@ -1,10 +1,12 @@
 //! The one place where x86-64 machine code bytes are produced (through dynasm).
 //!
-//! Jumps to labels are sized by a two-pass scheme: the first pass emits every jump in its rel32
-//! form and records how far it went; the second pass uses the rel8 form for every jump whose
-//! first-pass distance fits in a byte. Code only shrinks between the passes, so such a jump
-//! still fits in the second pass. The passes must emit the same instruction sequence, which
-//! they do because selection is deterministic.
+//! Jumps to labels are sized as they are emitted when their target is already bound (backward
+//! jumps: rel8 when the distance fits), and otherwise by a two-pass scheme: the first pass
+//! emits every forward jump in its rel32 form and records how far it went; an optional second
+//! pass uses the rel8 form for every jump whose first-pass distance fits in a byte. Code only
+//! shrinks between the passes, so such a jump (and every backward jump short in the first
+//! pass) still fits in the second pass. The passes must emit the same instruction sequence,
+//! which they do because selection is deterministic.
 
 // dynasm's expansion converts register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
@@ -284,8 +286,16 @@ impl Encoder {
         Ok((code, JumpPlan { short }))
     }
 
-    fn next_jump_is_short(&self) -> bool {
-        self.plan.is_short(self.jumps.len())
+    /// Whether the next jump, to `target`, may use the rel8 form: the plan says so, or the
+    /// target is already bound (a backward jump) within reach of a 2-byte jump.
+    fn next_jump_is_short(&self, target: Label) -> bool {
+        if self.plan.is_short(self.jumps.len()) {
+            return true;
+        }
+        match self.ops.labels().resolve_dynamic(target) {
+            Ok(bound) => i8::try_from(bound.0 as i64 - (self.offset() as i64 + 2)).is_ok(),
+            Err(_) => false,
+        }
     }
 
     fn record_jump(&mut self, target: Label) {
@@ -492,13 +502,13 @@ impl Encoder {
                 }
             }
             Inst::Jmp(label) => {
-                let short = self.next_jump_is_short();
+                let short = self.next_jump_is_short(label);
                 let ops = &mut self.ops;
                 jump!(jmp, ops, short, label);
                 self.record_jump(label);
             }
             Inst::Jcc(cond, label) => {
-                let short = self.next_jump_is_short();
+                let short = self.next_jump_is_short(label);
                 let ops = &mut self.ops;
                 jcc_mnemonic!(cond, jump!(ops, short, label));
                 self.record_jump(label);

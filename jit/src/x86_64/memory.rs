@@ -1,15 +1,17 @@
 //! Loads, stores, atomics and legacy packet loads, with their bounds checks.
 //!
 //! A checked access computes its address into rax (a 64-bit wrapping add, as the interpreter
-//! does) and compares the offset from the start of the stack and of the run's first region
-//! against limits in the context; both comparisons are unsigned on the offset, so no address
-//! can overflow past them. When neither region holds the access, an out-of-line path calls the
-//! Rust checker over every region, which records `OutOfBounds` if none allows it.
+//! does) and compares the offset from the start of the region it most likely falls in (the
+//! stack for r10-based accesses, the run's first region otherwise) against a limit; the
+//! comparison is unsigned on the offset, so no address can overflow past it. Inside, execution
+//! falls through to the access: the fast path has no taken branch. Otherwise an out-of-line
+//! path checks the other region and, when that fails too, calls the Rust checker over every
+//! region, which records `OutOfBounds` if none allows it.
 //!
 //! Accesses through r10 that stay inside the current 512-byte frame need no check: r10 is
 //! always the top of one of the eight frames of the stack buffer.
 
-use super::asm::{AluOp, Cond, Inst, LockOp, Mem, Operand, Size, Width};
+use super::asm::{AluOp, Cond, Inst, Label, LockOp, Mem, Operand, Size, Width};
 use super::codegen::Codegen;
 use super::regs::{self, CTX, RAX, RCX, RDX};
 use crate::context::field;
@@ -28,16 +30,46 @@ fn size(size: MemSize) -> Size {
 
 /// How far into a region an access may start: a constant (the stack's size is fixed) or a
 /// context field (the first region's limit for the access size).
+#[derive(Clone, Copy, Debug)]
 enum Limit {
     Imm(i32),
     Field(i32),
 }
 
-/// The two regions checked inline.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum InlineRegion {
-    Stack,
-    First,
+/// One inline region check: `rcx = rax - [ctx + start]; cmp rcx, limit`, after which `inside`
+/// holds exactly when the access lies in the region.
+#[derive(Clone, Copy, Debug)]
+pub struct RegionCheck {
+    start: i32,
+    limit: Limit,
+    inside: Cond,
+}
+
+impl RegionCheck {
+    /// The stack, for an access of `bytes` bytes.
+    fn stack(bytes: u32) -> RegionCheck {
+        RegionCheck {
+            start: field::STACK_START,
+            limit: Limit::Imm(STACK_SIZE as i32 - bytes as i32),
+            inside: Cond::Be,
+        }
+    }
+
+    /// The run's first region, for an access of `bytes` bytes.
+    fn first_region(access: Access, bytes: u32) -> RegionCheck {
+        RegionCheck {
+            start: field::REGION_START,
+            limit: Limit::Field(field::region_limit(access, bytes)),
+            inside: Cond::B,
+        }
+    }
+
+    fn outside(self) -> Cond {
+        match self.inside {
+            Cond::Be => Cond::A,
+            _ => Cond::Ae,
+        }
+    }
 }
 
 impl Codegen<'_> {
@@ -59,10 +91,16 @@ impl Codegen<'_> {
         });
         // Accesses through r10 are most likely stack accesses; anything else most likely
         // targets the input memory.
-        let order = if base == Reg::R10 {
-            [InlineRegion::Stack, InlineRegion::First]
+        let (likely, other) = if base == Reg::R10 {
+            (
+                RegionCheck::stack(bytes),
+                RegionCheck::first_region(access, bytes),
+            )
         } else {
-            [InlineRegion::First, InlineRegion::Stack]
+            (
+                RegionCheck::first_region(access, bytes),
+                RegionCheck::stack(bytes),
+            )
         };
         let resume = self.new_label();
         let info = AccessInfo {
@@ -71,52 +109,50 @@ impl Codegen<'_> {
             access,
         }
         .encode();
-        let slow = self.cold_check(info, resume);
-        for (index, region) in order.into_iter().enumerate() {
-            let last = index + 1 == order.len();
-            self.mov64(RCX, RAX);
-            let (start, limit, inside, outside) = match region {
-                InlineRegion::Stack => (
-                    field::STACK_START,
-                    Limit::Imm(STACK_SIZE as i32 - bytes as i32),
-                    Cond::Be,
-                    Cond::A,
-                ),
-                InlineRegion::First => (
-                    field::REGION_START,
-                    Limit::Field(field::region_limit(access, bytes)),
-                    Cond::B,
-                    Cond::Ae,
-                ),
-            };
-            self.emit(Inst::AluLoad {
-                op: AluOp::Sub,
-                w: Width::W64,
-                dst: RCX,
-                src: Mem::new(CTX, start),
-            });
-            self.emit(match limit {
-                Limit::Imm(imm) => Inst::Alu {
-                    op: AluOp::Cmp,
-                    w: Width::W64,
-                    dst: RCX,
-                    src: Operand::Imm(imm),
-                },
-                Limit::Field(offset) => Inst::AluLoad {
-                    op: AluOp::Cmp,
-                    w: Width::W64,
-                    dst: RCX,
-                    src: Mem::new(CTX, offset),
-                },
-            });
-            if last {
-                self.emit(Inst::Jcc(outside, slow));
-            } else {
-                self.emit(Inst::Jcc(inside, resume));
-            }
-        }
+        let slow = self.cold_check(info, Some(other), resume);
+        self.region_compare(likely);
+        self.emit(Inst::Jcc(likely.outside(), slow));
         self.emit(Inst::Bind(resume));
         Mem::new(RAX, 0)
+    }
+
+    /// Compares the offset of the access at rax into `region` with its limit (clobbers rcx).
+    pub fn region_compare(&mut self, region: RegionCheck) {
+        self.mov64(RCX, RAX);
+        self.emit(Inst::AluLoad {
+            op: AluOp::Sub,
+            w: Width::W64,
+            dst: RCX,
+            src: Mem::new(CTX, region.start),
+        });
+        self.emit(match region.limit {
+            Limit::Imm(imm) => Inst::Alu {
+                op: AluOp::Cmp,
+                w: Width::W64,
+                dst: RCX,
+                src: Operand::Imm(imm),
+            },
+            Limit::Field(offset) => Inst::AluLoad {
+                op: AluOp::Cmp,
+                w: Width::W64,
+                dst: RCX,
+                src: Mem::new(CTX, offset),
+            },
+        });
+    }
+
+    /// The out-of-line part of a check: `region` (if any), then the Rust checker.
+    pub fn emit_cold_check(&mut self, info: u64, region: Option<RegionCheck>, resume: Label) {
+        if let Some(region) = region {
+            self.region_compare(region);
+            self.emit(Inst::Jcc(region.inside, resume));
+        }
+        self.emit(Inst::MovImm {
+            dst: RDX,
+            imm: info,
+        });
+        self.emit(Inst::Call(self.stubs.check_access));
+        self.emit(Inst::Jmp(resume));
     }
 
     pub fn load(

@@ -8,6 +8,7 @@ mod disasm;
 mod encoder;
 mod frame;
 mod memory;
+mod peephole;
 mod regs;
 mod select;
 
@@ -39,7 +40,11 @@ pub struct Compiled {
     pub target: Target,
 }
 
-/// Compiles `program` in two passes (the second one with short jumps where they fit).
+/// Programs up to this many instructions are compiled in two passes.
+pub const SECOND_PASS_LIMIT: usize = 4096;
+
+/// Compiles `program` in one pass or, up to [`SECOND_PASS_LIMIT`] instructions, two (the second
+/// one with short forward jumps where the first proved they fit).
 pub fn compile(
     program: &Program,
     analysis: &Analysis,
@@ -62,8 +67,14 @@ pub fn compile(
         JumpPlan::default(),
     )
     .generate()?;
-    let second =
-        Codegen::new(program, analysis, options, target, helpers, first.plan).generate()?;
+    // A second pass shortens forward jumps (backward ones are short in either pass when they
+    // fit). It doubles compile time for a few percent of code size and no measurable speed
+    // (docs/performance.md), so only small programs, where compiling is cheap, get it.
+    let second = if program.len() <= SECOND_PASS_LIMIT {
+        Codegen::new(program, analysis, options, target, helpers, first.plan).generate()?
+    } else {
+        first
+    };
     let code = ExecutableCode::new(&second.code)?;
     Ok(Compiled {
         code,

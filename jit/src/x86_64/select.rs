@@ -39,7 +39,18 @@ impl Codegen<'_> {
                 dst,
                 src,
             } => {
-                self.alu(width(w), op, regs::ebpf(dst), src);
+                let w = match (op, src) {
+                    // both operands below 2^32: the 32-bit divide gives the same result
+                    (AluOp::Div | AluOp::Mod, Source::Reg(src))
+                        if w == EbpfWidth::W64
+                            && self.upper_zero & (1 << dst.number()) != 0
+                            && self.upper_zero & (1 << src.number()) != 0 =>
+                    {
+                        Width::W32
+                    }
+                    _ => width(w),
+                };
+                self.alu(w, op, regs::ebpf(dst), src);
             }
             Instruction::Neg { width: w, dst } => self.emit(Inst::Neg {
                 w: width(w),
@@ -121,6 +132,29 @@ impl Codegen<'_> {
     }
 
     /// `mov dst32, dst32`: clears the upper half, as every 32-bit eBPF result must.
+    /// A widening sequence (`peephole`) as one instruction.
+    pub fn widen(&mut self, widening: super::peephole::Widening) {
+        use super::peephole::Extension;
+        let (dst, src) = (regs::ebpf(widening.dst), regs::ebpf(widening.src));
+        match widening.extension {
+            Extension::Zero32 => self.emit(Inst::Mov {
+                w: Width::W32,
+                dst,
+                src,
+            }),
+            Extension::Sign(bits) => self.emit(Inst::MovSx {
+                w: Width::W64,
+                dst,
+                src,
+                from: match bits {
+                    8 => Size::B8,
+                    16 => Size::B16,
+                    _ => Size::B32,
+                },
+            }),
+        }
+    }
+
     fn zero_extend(&mut self, dst: Gpr) {
         self.emit(Inst::Mov {
             w: Width::W32,

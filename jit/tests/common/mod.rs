@@ -264,3 +264,41 @@ pub fn without_addresses(error: &ExecError) -> ExecError {
         other => other.clone(),
     }
 }
+
+/// The JIT variants whose code differs on this host besides the calling convention: on ARM64,
+/// with the CPU's optional extensions (LSE atomics where present) and with the baseline
+/// instruction set only (exclusive load/store loops).
+pub fn isa_variants() -> Vec<(&'static str, xbpf_jit::Jit)> {
+    let jit = xbpf_jit::Jit::new();
+    if cfg!(target_arch = "aarch64") {
+        vec![
+            ("jit", jit),
+            ("jit (baseline ISA)", jit.with_isa_extensions(false)),
+        ]
+    } else {
+        vec![("jit", jit)]
+    }
+}
+
+/// Every kind of code this host's JIT generates: both x86-64 calling conventions, or the ARM64
+/// code with and without optional extensions.
+pub fn code_variants() -> Vec<(String, xbpf_jit::Jit)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use xbpf_jit::CallingConvention;
+        [CallingConvention::SystemV, CallingConvention::Windows]
+            .into_iter()
+            .map(|convention| {
+                (
+                    format!("{convention:?}"),
+                    xbpf_jit::Jit::with_calling_convention(convention),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    isa_variants()
+        .into_iter()
+        .map(|(name, jit)| (name.to_string(), jit))
+        .collect()
+}

@@ -1,0 +1,216 @@
+//! Sequences selected together: clang's idioms for widening a value, which eBPF without
+//! `movsx` (before v4) spells as a shift pair, become one x86 instruction.
+//!
+//! | sequence | x86 |
+//! |---|---|
+//! | `lsh d, 32; rsh d, 32` | `mov d32, d32` |
+//! | `mov d, s; lsh d, 32; rsh d, 32` | `mov d32, s32` |
+//! | `lsh d, K; arsh d, K` (K = 32, 48, 56) | `movsx d, d32/16/8` |
+//! | `mov d, s; lsh d, K; arsh d, K` | `movsx d, s32/16/8` |
+//!
+//! A sequence is selected together only when no instruction after its first is a jump target
+//! or starts a fuel block: then nothing can enter it in the middle, the fuel charged before its
+//! first instruction covers all of it, and none of its instructions can fail.
+//!
+//! Within a block, [`upper_zero_after`] tracks which registers are known to hold values below
+//! 2^32, so that a 64-bit unsigned division of two such values uses the (faster) 32-bit divide:
+//! the quotient and remainder are the same, and so is the division-by-zero rule.
+
+use crate::analysis::Analysis;
+use xbpf_isa::{AluOp, Instruction, Program, Reg, Source, Width};
+
+/// How a widening sequence extends the low bits of its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extension {
+    /// Zero-extend the low 32 bits.
+    Zero32,
+    /// Sign-extend the low 8, 16 or 32 bits.
+    Sign(u8),
+}
+
+/// A sequence of `len` instructions that computes `dst = extend(src)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Widening {
+    pub len: usize,
+    pub dst: Reg,
+    pub src: Reg,
+    pub extension: Extension,
+}
+
+/// The widening sequence starting at `pc`, if any.
+pub fn widening_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<Widening> {
+    let inside = |pc: usize| !analysis.is_target(pc) && program.fuel_block_len(pc) == 0;
+    let instruction = |pc: usize| program.instruction(pc).copied();
+    let (src, shifts_at) = match instruction(pc)? {
+        Instruction::Alu {
+            width: Width::W64,
+            op: AluOp::Mov,
+            dst,
+            src: Source::Reg(src),
+        } if inside(pc + 1) => (Some((dst, src)), pc + 1),
+        _ => (None, pc),
+    };
+    if !inside(shifts_at + 1) {
+        return None;
+    }
+    let (dst, left) = shift_by_imm(instruction(shifts_at)?, AluOp::Lsh)?;
+    let right_op = match instruction(shifts_at + 1)? {
+        Instruction::Alu { op, .. } => op,
+        _ => return None,
+    };
+    let (right_dst, right) = shift_by_imm(instruction(shifts_at + 1)?, right_op)?;
+    if right_dst != dst || left != right {
+        return None;
+    }
+    let extension = match (right_op, left) {
+        (AluOp::Rsh, 32) => Extension::Zero32,
+        (AluOp::Arsh, 32) => Extension::Sign(32),
+        (AluOp::Arsh, 48) => Extension::Sign(16),
+        (AluOp::Arsh, 56) => Extension::Sign(8),
+        _ => return None,
+    };
+    let src = match src {
+        Some((mov_dst, src)) if mov_dst == dst => src,
+        Some(_) => return None,
+        None => dst,
+    };
+    Some(Widening {
+        len: shifts_at + 2 - pc,
+        dst,
+        src,
+        extension,
+    })
+}
+
+/// The registers (bit n for rn) known to hold values below 2^32 after `instruction`, given
+/// those known before it. Sound, not complete: anything not recognised is forgotten.
+pub fn upper_zero_after(known: u16, instruction: &Instruction) -> u16 {
+    let bit = |reg: Reg| 1u16 << reg.number();
+    let is_known = |reg: Reg| known & bit(reg) != 0;
+    let set = |reg: Reg, value: bool| (known & !bit(reg)) | if value { bit(reg) } else { 0 };
+    match *instruction {
+        // 32-bit results are zero-extended
+        Instruction::Alu {
+            width: Width::W32,
+            dst,
+            ..
+        } => set(dst, true),
+        Instruction::Alu {
+            width: Width::W64,
+            op,
+            dst,
+            src,
+        } => {
+            let value = match (op, src) {
+                (AluOp::Mov, Source::Reg(src)) => is_known(src),
+                (AluOp::Mov, Source::Imm(imm)) => imm >= 0,
+                (AluOp::And, Source::Imm(imm)) => imm >= 0 || is_known(dst),
+                (AluOp::And, Source::Reg(src)) => is_known(dst) || is_known(src),
+                (AluOp::Rsh, Source::Imm(count)) => count & 63 >= 32 || is_known(dst),
+                // unsigned quotients and remainders are at most the dividend
+                (AluOp::Div | AluOp::Mod, _) => is_known(dst),
+                _ => false,
+            };
+            set(dst, value)
+        }
+        Instruction::Load {
+            size,
+            sign_extend: false,
+            dst,
+            ..
+        } => set(dst, size != xbpf_isa::MemSize::DW),
+        // fetching forms write src, cmpxchg writes r0
+        Instruction::Atomic { src, .. } => known & !bit(src) & !bit(Reg::R0),
+        _ => match instruction.written_register() {
+            Some(reg) => set(reg, false),
+            None => known,
+        },
+    }
+}
+
+/// `(dst, count)` of a 64-bit shift `op` by an immediate.
+fn shift_by_imm(instruction: Instruction, op: AluOp) -> Option<(Reg, i32)> {
+    match instruction {
+        Instruction::Alu {
+            width: Width::W64,
+            op: found,
+            dst,
+            src: Source::Imm(count),
+        } if found == op => Some((dst, count & 63)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xbpf_isa::assemble;
+
+    fn widening(source: &str, pc: usize) -> Option<Widening> {
+        let program = Program::new(assemble(source).unwrap()).unwrap();
+        let analysis = Analysis::new(&program);
+        widening_at(&program, &analysis, pc)
+    }
+
+    #[test]
+    fn finds_the_idioms() {
+        let zext = widening("lsh %r3, 32\nrsh %r3, 32\nexit", 0).unwrap();
+        assert_eq!((zext.len, zext.extension), (2, Extension::Zero32));
+        assert_eq!(
+            (zext.dst, zext.src),
+            (Reg::new(3).unwrap(), Reg::new(3).unwrap())
+        );
+        let copy = widening("mov %r0, %r1\nlsh %r0, 56\narsh %r0, 56\nexit", 0).unwrap();
+        assert_eq!((copy.len, copy.extension), (3, Extension::Sign(8)));
+        assert_eq!((copy.dst, copy.src), (Reg::R0, Reg::R1));
+    }
+
+    fn known_after(source: &str) -> u16 {
+        let program = Program::new(assemble(source).unwrap()).unwrap();
+        program.instructions().fold(0, |known, (_, instruction)| {
+            upper_zero_after(known, instruction)
+        })
+    }
+
+    #[test]
+    fn tracks_values_below_two_to_the_32() {
+        assert_eq!(known_after("mov32 %r1, %r2\nexit"), 1 << 1);
+        assert_eq!(known_after("mov %r1, 5\nmov %r2, %r1\nexit"), 0b110);
+        assert_eq!(known_after("mov %r1, -5\nexit"), 0);
+        assert_eq!(known_after("lsh %r3, 32\nrsh %r3, 32\nexit"), 1 << 3);
+        assert_eq!(known_after("rsh %r3, 31\nexit"), 0);
+        assert_eq!(
+            known_after("ldxw %r4, [%r1]\nldxdw %r5, [%r1]\nexit"),
+            1 << 4
+        );
+        assert_eq!(known_after("ldxsw %r4, [%r1]\nexit"), 0);
+        assert_eq!(known_after("mov32 %r1, 7\ndiv %r1, %r2\nexit"), 1 << 1);
+        // anything else forgets: a 64-bit add may carry into the upper half
+        assert_eq!(known_after("mov32 %r1, 7\nadd %r1, %r1\nexit"), 0);
+        assert_eq!(known_after("mov32 %r0, 7\ncall 1\nexit"), 0);
+        // atomics forget r0 and their source register, whichever they write
+        let atomic = "mov32 %r0, 7\nmov32 %r2, 7\nmov32 %r3, 7\nlock cmpxchg [%r1], %r2\nexit";
+        assert_eq!(known_after(atomic), 1 << 3);
+    }
+
+    #[test]
+    fn leaves_everything_else_alone() {
+        // different counts, registers, or a shift that is not one of the widths
+        assert_eq!(widening("lsh %r3, 32\nrsh %r3, 31\nexit", 0), None);
+        assert_eq!(widening("lsh %r3, 32\nrsh %r2, 32\nexit", 0), None);
+        assert_eq!(widening("lsh %r3, 40\narsh %r3, 40\nexit", 0), None);
+        assert_eq!(widening("lsh32 %r3, 16\narsh32 %r3, 16\nexit", 0), None);
+        // the mov writes another register than the shifts: only the pair is taken
+        let pair = widening("mov %r0, %r1\nlsh %r2, 32\nrsh %r2, 32\nexit", 1).unwrap();
+        assert_eq!(pair.len, 2);
+        assert_eq!(
+            widening("mov %r0, %r1\nlsh %r2, 32\nrsh %r2, 32\nexit", 0),
+            None
+        );
+        // a jump into the middle
+        assert_eq!(widening("ja +1\nlsh %r3, 32\nrsh %r3, 32\nexit", 1), None);
+        let into_shifts = "mov %r3, %r1\nlsh %r3, 32\nrsh %r3, 32\njeq %r3, 0, -3\nexit";
+        assert_eq!(widening(into_shifts, 0), None);
+        assert_eq!(widening(into_shifts, 1).map(|w| w.len), Some(2));
+    }
+}
