@@ -176,7 +176,7 @@ fn observes_stack_address(program: &Program) -> bool {
 /// The engines an accepted program runs on without bounds checks (besides the interpreter,
 /// which always checks).
 fn unchecked_engines() -> Vec<Box<dyn Engine>> {
-    if cfg!(target_arch = "x86_64") {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         vec![Box::new(xbpf_jit::Jit::new())]
     } else {
         Vec::new()
