@@ -29,6 +29,12 @@ cargo test --workspace --release
 step "differential test: interpreter vs JIT on 100,000 random programs"
 XBPF_DIFF_CASES=100000 cargo test --release -p xbpf-jit --test differential
 
+step "verifier soundness: 100,000 generated programs on the interpreter and the unchecked JIT"
+XBPF_JIT_SOUNDNESS_CASES=100000 cargo test --release -p xbpf-verifier --test unchecked_jit_soundness
+
+step "fuzz smoke: every fuzz target for 20 s"
+scripts/fuzz.sh --smoke
+
 step "benchmarks: build, then run each once with its result checks (criterion --test)"
 cargo bench --benches -- --test
 
