@@ -333,7 +333,9 @@ impl Machine<'_> {
             Source::Imm(imm) => (Value::constant(imm as i64 as u64), [INF; 4]),
             Source::Reg(reg) => {
                 let value = self.read(state, reg)?;
-                let relations = if reg == Reg::R10 {
+                // A narrower store keeps only the low bytes, to which the register's
+                // relations to the packet bounds do not apply.
+                let relations = if reg == Reg::R10 || bytes < 8 {
                     [INF; 4]
                 } else {
                     state.relations_of(reg.index())
