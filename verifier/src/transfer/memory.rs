@@ -265,8 +265,19 @@ impl Machine<'_> {
                         } else {
                             value
                         };
+                        // What a fill restores held when it was spilled, so it cannot
+                        // contradict the state; if it does, the analysis lost track of
+                        // something, and treating the rest as unreachable would skip its
+                        // checks: fail closed instead.
                         if !state.restore(d, value, relations) {
-                            return Ok(Flow::Dead);
+                            return Err(Violation::new(
+                                Check::Unsupported,
+                                format!(
+                                    "the value filled from the stack through r{} = {base} contradicts what is known (the verifier cannot analyse this load soundly)",
+                                    src.number()
+                                ),
+                                &[src.number()],
+                            ));
                         }
                         Ok(Flow::Next)
                     }
