@@ -107,11 +107,10 @@ fn a_corpus_table_is_run_and_summarised() {
     let dir = std::env::temp_dir().join(format!("xbpf-cli-corpus-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("build")).unwrap();
     for object in ["bpf2bpf.o", "nullmapref.o", "badrelo.o", "wronghelper.o"] {
-        std::fs::copy(
-            corpus(&format!("build/{object}")),
-            dir.join("build").join(object),
-        )
-        .unwrap();
+        // Read and write rather than `fs::copy`: a copy keeps the source's
+        // read-only attribute, which forbids deleting the file on Windows.
+        let bytes = std::fs::read(corpus(&format!("build/{object}"))).unwrap();
+        std::fs::write(dir.join("build").join(object), bytes).unwrap();
     }
     let table = dir.join("expected.tsv");
     std::fs::write(
