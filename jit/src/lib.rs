@@ -36,7 +36,13 @@ pub mod error;
 pub mod exit;
 pub mod listing;
 pub mod options;
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub mod pages;
 pub mod runtime;
+pub mod stack;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
@@ -62,12 +68,10 @@ use analysis::Analysis;
 use context::RunContext;
 use options::Options;
 use runtime::RunState;
+use stack::GuardedStack;
 use std::sync::Arc;
 use xbpf_isa::exec::Interrupt;
-use xbpf_isa::exec::STACK_SIZE;
-use xbpf_isa::{
-    Engine, ExecConfig, ExecError, Executable, PrepareError, Program, Region, RunInput,
-};
+use xbpf_isa::{Engine, ExecConfig, ExecError, Executable, PrepareError, Program, RunInput};
 
 /// The engine name (`Engine::name`).
 pub const ENGINE_NAME: &str = "jit";
@@ -129,17 +133,12 @@ impl Jit {
             ..Options::from_config(config)
         };
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
-        let mut stack = Box::new(Stack([0; STACK_SIZE]));
-        let stack_region = Region {
-            start: stack.0.as_mut_ptr() as u64,
-            len: STACK_SIZE as u64,
-            writable: true,
-        };
+        let stack = GuardedStack::new()?;
         Ok(JitProgram {
             compiled,
             program: program.clone(),
+            state: Box::new(RunState::new(Arc::clone(&config.helpers), stack.region())),
             stack,
-            state: Box::new(RunState::new(Arc::clone(&config.helpers), stack_region)),
             fuel: config.fuel,
             interrupt: config.interrupt.clone(),
         })
@@ -160,16 +159,12 @@ impl Engine for Jit {
     }
 }
 
-/// The stack of a program: all eight frames, 16-byte aligned.
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-
 /// A compiled program.
 pub struct JitProgram {
     compiled: backend::Compiled,
     program: Program,
     /// Zeroed at compilation and reused by every run.
-    stack: Box<Stack>,
+    stack: GuardedStack,
     state: Box<RunState>,
     fuel: Option<u64>,
     /// Kept alive while generated code may poll it.
@@ -220,7 +215,7 @@ impl Executable for JitProgram {
             .as_ref()
             .map_or(0, |flag| flag.as_ptr() as u64);
         let mut ctx = RunContext::new(
-            self.stack.0.as_mut_ptr() as u64,
+            self.stack.start() as u64,
             input.regions().first().copied(),
             input.packet(),
             input.args,
@@ -235,5 +230,45 @@ impl Executable for JitProgram {
         // reserves for verified programs.
         let returned = unsafe { backend::enter(&self.compiled, &mut ctx) };
         exit::outcome(returned, &ctx, &mut self.state)
+    }
+}
+
+#[cfg(all(
+    test,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod tests {
+    use super::*;
+    use crate::code::proc_maps;
+    use xbpf_isa::Insn;
+
+    #[test]
+    fn compiled_programs_keep_code_and_stack_between_guard_pages() {
+        // mov r0, 1; exit
+        let program = Program::new(vec![
+            Insn::new(0xb7, 0, 0, 0, 1),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ])
+        .unwrap();
+        let mut compiled = Jit::new()
+            .compile(&program, &ExecConfig::default())
+            .unwrap();
+        assert_eq!(compiled.run(&RunInput::empty()), Ok(1));
+        let code = compiled.compiled.code.pages();
+        proc_maps::assert_guarded(
+            code.start() as usize,
+            code.usable_len(),
+            code.guard_size(),
+            "r-xp",
+        );
+        let stack = compiled.stack.pages();
+        proc_maps::assert_guarded(
+            stack.start() as usize,
+            stack.usable_len(),
+            stack.guard_size(),
+            "rw-p",
+        );
+        proc_maps::assert_no_writable_executable_mapping();
     }
 }
