@@ -26,6 +26,7 @@
 //! [`Layout`]: listing::Layout
 
 pub mod analysis;
+pub mod blinding;
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
@@ -82,6 +83,8 @@ pub struct Jit {
     target: backend::Target,
     /// See [`Options::isa_extensions`].
     isa_extensions: bool,
+    /// See [`Jit::with_constant_blinding`].
+    constant_blinding: bool,
 }
 
 impl Default for Jit {
@@ -96,6 +99,7 @@ impl Jit {
         Jit {
             target: backend::host_target(),
             isa_extensions: true,
+            constant_blinding: false,
         }
     }
 
@@ -110,13 +114,25 @@ impl Jit {
         }
     }
 
+    /// This JIT, blinding the program's constants (`true`) or not (`false`, the default): no
+    /// immediate of the program is written into the generated code as it is, only XOR-ed with
+    /// a random key drawn for each constant of each compilation, and un-XOR-ed at run time
+    /// (the JIT-spray defence; see [`blinding`] for what is covered). Results and errors are
+    /// the same either way; blinded code is larger and somewhat slower.
+    pub const fn with_constant_blinding(self, enabled: bool) -> Jit {
+        Jit {
+            constant_blinding: enabled,
+            ..self
+        }
+    }
+
     /// A JIT whose code follows `convention` for its entry point and its calls into Rust.
     /// Any x86-64 host can run code of either convention, which is how both are tested.
     #[cfg(target_arch = "x86_64")]
     pub const fn with_calling_convention(convention: CallingConvention) -> Jit {
         Jit {
             target: convention,
-            isa_extensions: true,
+            ..Jit::new()
         }
     }
 
@@ -130,6 +146,7 @@ impl Jit {
         let analysis = Analysis::new(program);
         let options = Options {
             isa_extensions: self.isa_extensions,
+            constant_blinding: self.constant_blinding,
             ..Options::from_config(config)
         };
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
