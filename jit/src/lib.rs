@@ -24,6 +24,42 @@
 //! [`runtime`] through trampolines of its own calling convention.
 //!
 //! [`Layout`]: listing::Layout
+//!
+//! ## What programs cannot reach
+//!
+//! A program names only r0 to r10 and memory addresses; everything the JIT needs to run it
+//! stays out of reach of both:
+//!
+//! - **The run context** ([`context::RunContext`]: the limits inline checks read, the remaining
+//!   fuel, the saved native stack pointer, the pointer to the Rust run state) is a local of
+//!   [`JitProgram`]'s `run`, on the host thread's stack. Generated code holds its address in a
+//!   register reserved for it for the whole run: rbp on x86-64, x19 on ARM64. Both are
+//!   callee-saved in every supported calling convention, so calls into Rust keep them, and
+//!   neither holds an eBPF register (`regs.rs` of each back end maps r0 to r10 elsewhere and
+//!   its tests check that the mapping avoids them), so no instruction can read, write or
+//!   compute with the context pointer. r10 is read-only (`Program` rejects writes to it).
+//! - **Memory**: with bounds checks on, every load, store and atomic must lie inside the
+//!   program's stack or one of the run's regions, or the run stops with
+//!   [`ExecError::OutOfBounds`] before the access. The context, the run state, the helper
+//!   table, the generated code and the host stack (native return addresses and saved
+//!   registers: generated code's own calls and pushes use the host stack, never the eBPF
+//!   stack) are in none of them, so they can be neither read nor written. Without bounds
+//!   checks, which the configuration reserves for programs a verifier accepted, this rests on
+//!   the verifier. The stack is a mapping of its own fenced by guard pages ([`stack`],
+//!   [`pages`]), so an escape from either faults instead of reaching the heap.
+//! - **Code and helpers**: the generated code is read+execute only, never writable. A `call`
+//!   of a helper is resolved while compiling (only to helpers the table has), and the call
+//!   target in the code is the JIT's own Rust trampoline. `callx reg` passes the register's
+//!   value to Rust as a helper *id*, looked up in the table (an unknown id is
+//!   [`ExecError::UnknownHelper`]); no value a program computes is ever used as a code
+//!   address, so a forged "address" is just an unknown id.
+//! - **Constants**: with [`Jit::with_constant_blinding`], the program's immediates are not
+//!   written into the code as they are (see [`blinding`]), so a program cannot plant chosen
+//!   byte sequences in executable memory.
+//!
+//! `tests/isolation.rs` scans memory around r10, r1 and the host stack holding the context
+//! (reads and writes, every kind of generated code, blinded or not) and forges `callx`
+//! targets; `tests/guard_pages.rs` checks the guard pages.
 
 pub mod analysis;
 pub mod blinding;
