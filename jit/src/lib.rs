@@ -24,8 +24,45 @@
 //! [`runtime`] through trampolines of its own calling convention.
 //!
 //! [`Layout`]: listing::Layout
+//!
+//! ## What programs cannot reach
+//!
+//! A program names only r0 to r10 and memory addresses; everything the JIT needs to run it
+//! stays out of reach of both:
+//!
+//! - **The run context** ([`context::RunContext`]: the limits inline checks read, the remaining
+//!   fuel, the saved native stack pointer, the pointer to the Rust run state) is a local of
+//!   [`JitProgram`]'s `run`, on the host thread's stack. Generated code holds its address in a
+//!   register reserved for it for the whole run: rbp on x86-64, x19 on ARM64. Both are
+//!   callee-saved in every supported calling convention, so calls into Rust keep them, and
+//!   neither holds an eBPF register (`regs.rs` of each back end maps r0 to r10 elsewhere and
+//!   its tests check that the mapping avoids them), so no instruction can read, write or
+//!   compute with the context pointer. r10 is read-only (`Program` rejects writes to it).
+//! - **Memory**: with bounds checks on, every load, store and atomic must lie inside the
+//!   program's stack or one of the run's regions, or the run stops with
+//!   [`ExecError::OutOfBounds`] before the access. The context, the run state, the helper
+//!   table, the generated code and the host stack (native return addresses and saved
+//!   registers: generated code's own calls and pushes use the host stack, never the eBPF
+//!   stack) are in none of them, so they can be neither read nor written. Without bounds
+//!   checks, which the configuration reserves for programs a verifier accepted, this rests on
+//!   the verifier. The stack is a mapping of its own fenced by guard pages ([`stack`],
+//!   [`pages`]), so an escape from either faults instead of reaching the heap.
+//! - **Code and helpers**: the generated code is read+execute only, never writable. A `call`
+//!   of a helper is resolved while compiling (only to helpers the table has), and the call
+//!   target in the code is the JIT's own Rust trampoline. `callx reg` passes the register's
+//!   value to Rust as a helper *id*, looked up in the table (an unknown id is
+//!   [`ExecError::UnknownHelper`]); no value a program computes is ever used as a code
+//!   address, so a forged "address" is just an unknown id.
+//! - **Constants**: with [`Jit::with_constant_blinding`], the program's immediates are not
+//!   written into the code as they are (see [`blinding`]), so a program cannot plant chosen
+//!   byte sequences in executable memory.
+//!
+//! `tests/isolation.rs` scans memory around r10, r1 and the host stack holding the context
+//! (reads and writes, every kind of generated code, blinded or not) and forges `callx`
+//! targets; `tests/guard_pages.rs` checks the guard pages.
 
 pub mod analysis;
+pub mod blinding;
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
@@ -36,7 +73,13 @@ pub mod error;
 pub mod exit;
 pub mod listing;
 pub mod options;
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub mod pages;
 pub mod runtime;
+pub mod stack;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
@@ -62,12 +105,10 @@ use analysis::Analysis;
 use context::RunContext;
 use options::Options;
 use runtime::RunState;
+use stack::GuardedStack;
 use std::sync::Arc;
 use xbpf_isa::exec::Interrupt;
-use xbpf_isa::exec::STACK_SIZE;
-use xbpf_isa::{
-    Engine, ExecConfig, ExecError, Executable, PrepareError, Program, Region, RunInput,
-};
+use xbpf_isa::{Engine, ExecConfig, ExecError, Executable, PrepareError, Program, RunInput};
 
 /// The engine name (`Engine::name`).
 pub const ENGINE_NAME: &str = "jit";
@@ -78,6 +119,8 @@ pub struct Jit {
     target: backend::Target,
     /// See [`Options::isa_extensions`].
     isa_extensions: bool,
+    /// See [`Jit::with_constant_blinding`].
+    constant_blinding: bool,
 }
 
 impl Default for Jit {
@@ -92,6 +135,7 @@ impl Jit {
         Jit {
             target: backend::host_target(),
             isa_extensions: true,
+            constant_blinding: false,
         }
     }
 
@@ -106,13 +150,25 @@ impl Jit {
         }
     }
 
+    /// This JIT, blinding the program's constants (`true`) or not (`false`, the default): no
+    /// immediate of the program is written into the generated code as it is, only XOR-ed with
+    /// a random key drawn for each constant of each compilation, and un-XOR-ed at run time
+    /// (the JIT-spray defence; see [`blinding`] for what is covered). Results and errors are
+    /// the same either way; blinded code is larger and somewhat slower.
+    pub const fn with_constant_blinding(self, enabled: bool) -> Jit {
+        Jit {
+            constant_blinding: enabled,
+            ..self
+        }
+    }
+
     /// A JIT whose code follows `convention` for its entry point and its calls into Rust.
     /// Any x86-64 host can run code of either convention, which is how both are tested.
     #[cfg(target_arch = "x86_64")]
     pub const fn with_calling_convention(convention: CallingConvention) -> Jit {
         Jit {
             target: convention,
-            isa_extensions: true,
+            ..Jit::new()
         }
     }
 
@@ -126,20 +182,16 @@ impl Jit {
         let analysis = Analysis::new(program);
         let options = Options {
             isa_extensions: self.isa_extensions,
+            constant_blinding: self.constant_blinding,
             ..Options::from_config(config)
         };
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
-        let mut stack = Box::new(Stack([0; STACK_SIZE]));
-        let stack_region = Region {
-            start: stack.0.as_mut_ptr() as u64,
-            len: STACK_SIZE as u64,
-            writable: true,
-        };
+        let stack = GuardedStack::new()?;
         Ok(JitProgram {
             compiled,
             program: program.clone(),
+            state: Box::new(RunState::new(Arc::clone(&config.helpers), stack.region())),
             stack,
-            state: Box::new(RunState::new(Arc::clone(&config.helpers), stack_region)),
             fuel: config.fuel,
             interrupt: config.interrupt.clone(),
         })
@@ -160,16 +212,12 @@ impl Engine for Jit {
     }
 }
 
-/// The stack of a program: all eight frames, 16-byte aligned.
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-
 /// A compiled program.
 pub struct JitProgram {
     compiled: backend::Compiled,
     program: Program,
     /// Zeroed at compilation and reused by every run.
-    stack: Box<Stack>,
+    stack: GuardedStack,
     state: Box<RunState>,
     fuel: Option<u64>,
     /// Kept alive while generated code may poll it.
@@ -220,7 +268,7 @@ impl Executable for JitProgram {
             .as_ref()
             .map_or(0, |flag| flag.as_ptr() as u64);
         let mut ctx = RunContext::new(
-            self.stack.0.as_mut_ptr() as u64,
+            self.stack.start() as u64,
             input.regions().first().copied(),
             input.packet(),
             input.args,
@@ -235,5 +283,45 @@ impl Executable for JitProgram {
         // reserves for verified programs.
         let returned = unsafe { backend::enter(&self.compiled, &mut ctx) };
         exit::outcome(returned, &ctx, &mut self.state)
+    }
+}
+
+#[cfg(all(
+    test,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod tests {
+    use super::*;
+    use crate::code::proc_maps;
+    use xbpf_isa::Insn;
+
+    #[test]
+    fn compiled_programs_keep_code_and_stack_between_guard_pages() {
+        // mov r0, 1; exit
+        let program = Program::new(vec![
+            Insn::new(0xb7, 0, 0, 0, 1),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ])
+        .unwrap();
+        let mut compiled = Jit::new()
+            .compile(&program, &ExecConfig::default())
+            .unwrap();
+        assert_eq!(compiled.run(&RunInput::empty()), Ok(1));
+        let code = compiled.compiled.code.pages();
+        proc_maps::assert_guarded(
+            code.start() as usize,
+            code.usable_len(),
+            code.guard_size(),
+            "r-xp",
+        );
+        let stack = compiled.stack.pages();
+        proc_maps::assert_guarded(
+            stack.start() as usize,
+            stack.usable_len(),
+            stack.guard_size(),
+            "rw-p",
+        );
+        proc_maps::assert_no_writable_executable_mapping();
     }
 }

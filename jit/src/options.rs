@@ -14,6 +14,9 @@ pub struct Options {
     /// Use optional instruction-set extensions when the CPU has them (detected when compiling,
     /// e.g. ARMv8.1 LSE atomics on ARM64); when off, only the baseline instruction set.
     pub isa_extensions: bool,
+    /// Never write the program's immediates into the code as they are (see
+    /// [`crate::blinding`]).
+    pub constant_blinding: bool,
 }
 
 impl Options {
@@ -23,6 +26,7 @@ impl Options {
             fuel: config.fuel.is_some(),
             interrupt: config.interrupt.is_some(),
             isa_extensions: true,
+            constant_blinding: false,
         }
     }
 }

@@ -61,19 +61,25 @@ fn memory(file: &str) -> Vec<u8> {
     bytes
 }
 
-fn config() -> ExecConfig {
+fn config(bounds_checks: bool) -> ExecConfig {
     let mut helpers = HelperTable::new();
     helpers.register(5, "return_r1", |_, args| Ok(args[0]));
     ExecConfig {
         helpers: Arc::new(helpers),
+        bounds_checks,
         ..ExecConfig::default()
     }
 }
 
 fn run_suite(jit: Jit) {
+    run_suite_with(jit, true);
+}
+
+/// Every test of the suite stays inside its memory, so it also runs without bounds checks.
+fn run_suite_with(jit: Jit, bounds_checks: bool) {
     let cases = manifest();
     assert_eq!(cases.len(), 313, "the manifest should list the whole suite");
-    let config = config();
+    let config = config(bounds_checks);
     let mut failures = Vec::new();
     for case in &cases {
         let program = match Program::from_bytes(&case.program) {
@@ -129,4 +135,18 @@ fn conformance_suite_passes_with_the_other_x86_64_convention() {
 #[test]
 fn conformance_suite_passes_with_the_baseline_instruction_set() {
     run_suite(Jit::new().with_isa_extensions(false));
+}
+
+#[test]
+fn conformance_suite_passes_with_constant_blinding() {
+    for (_, jit) in common::code_variants() {
+        run_suite(jit.with_constant_blinding(true));
+    }
+}
+
+#[test]
+fn conformance_suite_passes_with_constant_blinding_and_without_bounds_checks() {
+    for blinding in [false, true] {
+        run_suite_with(Jit::new().with_constant_blinding(blinding), false);
+    }
 }

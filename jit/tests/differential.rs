@@ -1,7 +1,7 @@
 //! Differential test: random programs from the generator run on the reference interpreter and
-//! on the JIT (both x86-64 calling conventions; on ARM64 with and without the LSE atomics) must
-//! give the same result or the same error, and leave the same memory behind, on a first and a
-//! second run.
+//! on the JIT (both x86-64 calling conventions; on ARM64 with and without the LSE atomics; with
+//! constant blinding) must give the same result or the same error, and leave the same memory
+//! behind, on a first and a second run.
 //!
 //! `XBPF_DIFF_CASES` sets the number of programs (default 2000); `XBPF_DIFF_SEED` shifts the
 //! seeds, so a failure names the seed that reproduces it.
@@ -85,8 +85,15 @@ fn two_runs(executable: &mut dyn Executable, case: &RandomCase) -> Vec<(Outcome,
 }
 
 /// The JIT for the host, and on x86-64 also the JIT for the other calling convention, on ARM64
-/// the JIT restricted to the baseline instruction set.
+/// the JIT restricted to the baseline instruction set; and the host's JIT with constant
+/// blinding.
 fn jits() -> Vec<(&'static str, Jit)> {
+    let mut jits = code_variants();
+    jits.push(("jit (blinded)", Jit::new().with_constant_blinding(true)));
+    jits
+}
+
+fn code_variants() -> Vec<(&'static str, Jit)> {
     #[cfg(target_arch = "x86_64")]
     {
         use xbpf_jit::CallingConvention;

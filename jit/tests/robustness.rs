@@ -1,5 +1,6 @@
 //! Robustness: any bytes that validate compile without panicking, and compiled programs run
-//! (with fuel and bounds checks) without crashing the host, whatever they do.
+//! (with fuel and bounds checks, with and without constant blinding) without crashing the
+//! host, whatever they do.
 
 // These run generated code: only where a back end exists.
 #![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -21,16 +22,20 @@ fn config() -> ExecConfig {
     }
 }
 
-/// Compiles (if the bytes validate) and runs on a small memory; only a crash or a panic fails.
+/// Compiles (if the bytes validate) and runs on a small memory, with and without constant
+/// blinding; only a crash or a panic fails.
 fn compile_and_run(bytes: &[u8]) {
     let Ok(program) = Program::from_bytes(bytes) else {
         return;
     };
-    let Ok(mut executable) = Jit::new().prepare(&program, &config()) else {
-        return;
-    };
-    let mut memory = [0x5au8; 64];
-    let _ = executable.run(&RunInput::with_memory(&mut memory));
+    for blinding in [false, true] {
+        let jit = Jit::new().with_constant_blinding(blinding);
+        let Ok(mut executable) = jit.prepare(&program, &config()) else {
+            return;
+        };
+        let mut memory = [0x5au8; 64];
+        let _ = executable.run(&RunInput::with_memory(&mut memory));
+    }
 }
 
 /// Opcodes that decode (with suitable fields), so that random slots often form valid programs.

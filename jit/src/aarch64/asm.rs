@@ -275,6 +275,11 @@ pub enum Inst {
         imm: u16,
         shift: u8,
     },
+    /// Loads a constant of the program: the shortest sequence ([`move_constant`]), or with
+    /// constant blinding, `value ^ key` into `dst` and `key` into `scratch` (both move-wide
+    /// sequences of fixed length) and `eor dst, dst, scratch` (see the encoder). Values below
+    /// 2^32 are loaded into the 32-bit register (zero-extending).
+    MovConst { dst: Gpr, value: u64, scratch: Gpr },
     /// `mov dst, sp`.
     MovFromSp { dst: Gpr },
     /// `mov sp, src`.
@@ -427,6 +432,92 @@ pub enum Inst {
     Blr(Gpr),
     /// `ret` (to x30).
     Ret,
+}
+
+/// The 16-bit chunks of a value, lowest first.
+fn chunks(value: u64, count: usize) -> impl Iterator<Item = (u8, u16)> {
+    (0..count).map(move |index| ((16 * index) as u8, (value >> (16 * index)) as u16))
+}
+
+/// Emits the shortest sequence loading `value` into `dst`: one `movz`/`movn`/`orr` where it
+/// fits, else `movz` (or `movn`) and a `movk` per remaining 16-bit chunk. Values below 2^32 go
+/// into the 32-bit register, which zero-extends.
+pub fn move_constant(dst: Gpr, value: u64, emit: &mut impl FnMut(Inst)) {
+    let mut move_wide = |op, w, imm, shift| {
+        emit(Inst::MoveWide {
+            op,
+            w,
+            dst,
+            imm,
+            shift,
+        })
+    };
+    if let Ok(value) = u32::try_from(value) {
+        let (low, high) = (value as u16, (value >> 16) as u16);
+        let w = Width::W32;
+        if high == 0 {
+            move_wide(MoveWide::Zero, w, low, 0);
+        } else if low == 0 {
+            move_wide(MoveWide::Zero, w, high, 16);
+        } else if high == 0xffff {
+            move_wide(MoveWide::Not, w, !low, 0);
+        } else if low == 0xffff {
+            move_wide(MoveWide::Not, w, !high, 16);
+        } else if logical_immediate(w, u64::from(value)) {
+            emit(Inst::LogicImm {
+                op: LogicOp::Orr,
+                w,
+                dst,
+                src: Gpr::Zr,
+                imm: u64::from(value),
+            });
+        } else {
+            move_wide(MoveWide::Zero, w, low, 0);
+            move_wide(MoveWide::Keep, w, high, 16);
+        }
+        return;
+    }
+    let zeros = chunks(value, 4).filter(|(_, chunk)| *chunk == 0).count();
+    let ones = chunks(value, 4)
+        .filter(|(_, chunk)| *chunk == 0xffff)
+        .count();
+    if zeros.max(ones) < 3 && logical_immediate(Width::W64, value) {
+        emit(Inst::LogicImm {
+            op: LogicOp::Orr,
+            w: Width::W64,
+            dst,
+            src: Gpr::Zr,
+            imm: value,
+        });
+        return;
+    }
+    // Start from all ones (movn) when more chunks are 0xffff than 0, else from zeros.
+    let (background, first) = if ones > zeros {
+        (0xffff, MoveWide::Not)
+    } else {
+        (0, MoveWide::Zero)
+    };
+    let mut started = false;
+    for (shift, chunk) in chunks(value, 4) {
+        if chunk == background {
+            continue;
+        }
+        if started {
+            move_wide(MoveWide::Keep, Width::W64, chunk, shift);
+        } else {
+            let imm = if first == MoveWide::Not {
+                !chunk
+            } else {
+                chunk
+            };
+            move_wide(first, Width::W64, imm, shift);
+            started = true;
+        }
+    }
+    if !started {
+        // Every chunk is 0xffff.
+        move_wide(MoveWide::Not, Width::W64, 0, 0);
+    }
 }
 
 /// Whether `add`/`sub`/`cmp` can take `imm`: 12 bits, optionally shifted left by 12.

@@ -7,6 +7,7 @@ use super::asm::{Cond, Gpr, Inst, Label, Mem, Size, Width, add_immediate};
 use super::encoder::{Encoder, Finished, JumpPlan};
 use super::regs::{self, CTX, FP, FUEL, INTERRUPT, IP0, IP1, LR, REGION_START, STACK_START};
 use crate::analysis::Analysis;
+use crate::blinding::Keys;
 use crate::error::CompileError;
 use crate::exit::ExitCode;
 use crate::listing::Layout;
@@ -80,8 +81,9 @@ impl<'a> Codegen<'a> {
         lse: bool,
         helpers: &'a HelperTable,
         plan: JumpPlan,
+        keys: Option<Keys>,
     ) -> Codegen<'a> {
-        let mut e = Encoder::new(plan, program.len() * 24 + 512);
+        let mut e = Encoder::new(plan, program.len() * 24 + 512, keys);
         let stubs = Stubs {
             exit_program: e.new_label(),
             packet_fail: e.new_label(),

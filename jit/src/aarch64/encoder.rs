@@ -9,14 +9,21 @@
 //!
 //! Every immediate is checked against its encoding before dynasm sees it, so an out-of-range
 //! value becomes a [`CompileError`], never a panic or a wrong instruction.
+//!
+//! The program's constants arrive as [`Inst::MovConst`] (selection never puts them in
+//! immediate fields when blinding is on). Without blinding it becomes the shortest move
+//! sequence; with blinding, the encoder draws a key `k` and emits `movz`/`movk` of `c ^ k`,
+//! `movz`/`movk` of `k` into the scratch register and an `eor`: every chunk is written, so the
+//! length depends only on whether `c` fits in 32 bits, never on the key.
 
 // dynasm's expansion converts register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
 
 use super::asm::{
     AluOp, Base, Cond, ExtendOp, Gpr, Inst, Label, LogicOp, LseOp, Mem, MoveWide, PairMode,
-    ShiftOp, Size, Width, add_immediate, logical_immediate,
+    ShiftOp, Size, Width, add_immediate, logical_immediate, move_constant,
 };
+use crate::blinding::Keys;
 use crate::error::CompileError;
 use dynasmrt::aarch64::Aarch64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
@@ -75,6 +82,8 @@ pub struct Encoder {
     branches: Vec<BranchRecord>,
     /// The first instruction that could not be encoded.
     error: Option<String>,
+    /// The blinding keys, when the program's constants are blinded.
+    keys: Option<Keys>,
 }
 
 /// `$m W.., W..` or `$m X.., X..` by width, for instructions whose operands are all plain
@@ -247,14 +256,23 @@ fn invalid(inst: &Inst) -> Option<String> {
             return why("the zero register is no base");
         }
         Inst::Tbz { bit, .. } if bit >= 64 => return why("bit number out of range"),
+        Inst::MovConst { dst, scratch, .. } => {
+            if dst == Gpr::Zr || scratch == Gpr::Zr {
+                return why("a constant into the zero register");
+            }
+            if dst == scratch {
+                return why("the blinding scratch register is the destination");
+            }
+        }
         _ => {}
     }
     None
 }
 
 impl Encoder {
-    /// An encoder whose conditional branches follow `plan`.
-    pub fn new(plan: JumpPlan, capacity: usize) -> Encoder {
+    /// An encoder whose conditional branches follow `plan`, and which blinds the program's
+    /// constants with `keys` when given.
+    pub fn new(plan: JumpPlan, capacity: usize, keys: Option<Keys>) -> Encoder {
         let mut ops = VecAssembler::new(0);
         ops.reserve_ops(capacity);
         Encoder {
@@ -262,7 +280,41 @@ impl Encoder {
             plan,
             branches: Vec::new(),
             error: None,
+            keys,
         }
+    }
+
+    /// `dst = value` computed from `value ^ key` and `key` (in `scratch`), in 32-bit registers
+    /// for values below 2^32.
+    fn blinded_constant(&mut self, dst: Gpr, value: u64, scratch: Gpr) {
+        let key = self.keys.as_mut().map_or(0, Keys::next_key);
+        let (w, key, chunks) = match u32::try_from(value) {
+            Ok(_) => (Width::W32, key & 0xffff_ffff, 2),
+            Err(_) => (Width::W64, key, 4),
+        };
+        for (reg, word) in [(dst, value ^ key), (scratch, key)] {
+            for index in 0..chunks {
+                let op = if index == 0 {
+                    MoveWide::Zero
+                } else {
+                    MoveWide::Keep
+                };
+                self.emit(Inst::MoveWide {
+                    op,
+                    w,
+                    dst: reg,
+                    imm: (word >> (16 * index)) as u16,
+                    shift: 16 * index as u8,
+                });
+            }
+        }
+        self.emit(Inst::Alu {
+            op: AluOp::Eor,
+            w,
+            dst,
+            a: dst,
+            b: scratch,
+        });
     }
 
     /// A fresh label.
@@ -328,8 +380,23 @@ impl Encoder {
             self.error = Some(error);
             return;
         }
+        if let Inst::MovConst {
+            dst,
+            value,
+            scratch,
+        } = inst
+        {
+            if self.keys.is_some() {
+                self.blinded_constant(dst, value, scratch);
+            } else {
+                move_constant(dst, value, &mut |inst| self.emit(inst));
+            }
+            return;
+        }
         let ops = &mut self.ops;
         match inst {
+            // Expanded above.
+            Inst::MovConst { .. } => {}
             Inst::Bind(label) => dynasm!(ops ; .arch aarch64 ; =>label),
             Inst::Mov { w, dst, src } => regs!(ops, w, mov, dst.code(), src.code()),
             Inst::MoveWide {
@@ -731,7 +798,7 @@ mod tests {
     }
 
     fn listing(insts: &[Inst]) -> Vec<String> {
-        let mut encoder = Encoder::new(JumpPlan::default(), 64);
+        let mut encoder = Encoder::new(JumpPlan::default(), 64, None);
         for inst in insts {
             encoder.emit(*inst);
         }
@@ -911,7 +978,7 @@ mod tests {
             },
         ];
         for inst in bad {
-            let mut encoder = Encoder::new(JumpPlan::default(), 16);
+            let mut encoder = Encoder::new(JumpPlan::default(), 16, None);
             encoder.emit(inst);
             assert!(
                 matches!(encoder.finish(), Err(CompileError::Assembler(_))),
@@ -922,7 +989,7 @@ mod tests {
 
     /// A conditional branch over `filler` bytes of code, and one tbz back over them.
     fn far_branches(plan: JumpPlan, filler: usize) -> Result<Finished, CompileError> {
-        let mut encoder = Encoder::new(plan, filler + 64);
+        let mut encoder = Encoder::new(plan, filler + 64, None);
         let start = encoder.new_label();
         let end = encoder.new_label();
         encoder.emit(Inst::Bind(start));
@@ -968,6 +1035,74 @@ mod tests {
         assert!(matches!(
             far_branches(JumpPlan::all_long(), 2 << 20),
             Ok(Finished::Code(_))
+        ));
+    }
+
+    /// Encodes one `MovConst` with blinding and simulates the code (move-wide instructions and
+    /// `eor` of registers): the value left in each register, and the code words.
+    fn blinded(inst: Inst) -> Result<([u64; 32], Vec<u32>), CompileError> {
+        let mut encoder = Encoder::new(JumpPlan::default(), 64, Some(Keys::random()));
+        encoder.emit(inst);
+        let Finished::Code(code) = encoder.finish()? else {
+            panic!("no branches to relax");
+        };
+        let words: Vec<u32> = code
+            .chunks_exact(4)
+            .map(|word| u32::from_le_bytes(word.try_into().unwrap()))
+            .collect();
+        let mut regs = [0u64; 32];
+        for &word in &words {
+            let rd = (word & 31) as usize;
+            let mask = if word >> 31 == 1 {
+                u64::MAX
+            } else {
+                u64::from(u32::MAX)
+            };
+            let shift = 16 * ((word >> 21) & 3);
+            let chunk = u64::from((word >> 5) & 0xffff) << shift;
+            regs[rd] = match word & 0x7f80_0000 {
+                0x5280_0000 => chunk,
+                0x7280_0000 => (regs[rd] & !(0xffff << shift)) | chunk,
+                _ if word & 0x7f20_fc00 == 0x4a00_0000 => {
+                    regs[((word >> 5) & 31) as usize] ^ regs[((word >> 16) & 31) as usize]
+                }
+                _ => panic!("unexpected instruction {word:#x}"),
+            } & mask;
+        }
+        Ok((regs, words))
+    }
+
+    #[test]
+    fn blinded_constants_are_computed_not_written() {
+        for value in [0x4142_4344, 0xfedc_ba98_7654_3210, u64::MAX, 0, 0xffff_fe5d] {
+            let inst = Inst::MovConst {
+                dst: Gpr::X3,
+                value,
+                scratch: Gpr::X10,
+            };
+            let (regs, words) = blinded(inst).unwrap();
+            assert_eq!(regs[3], value, "{value:#x}");
+            // 2 or 4 move-wides for each of the two registers and the eor, whatever the key
+            let expected = if value >> 32 == 0 { 5 } else { 9 };
+            assert_eq!(words.len(), expected, "{value:#x}");
+            // The key has no zero byte: each chunk written into dst differs from the value's.
+            for (index, word) in words[..expected / 2].iter().enumerate() {
+                let written = (word >> 5) & 0xffff;
+                assert_ne!(
+                    u64::from(written),
+                    (value >> (16 * index)) & 0xffff,
+                    "{value:#x}"
+                );
+            }
+        }
+        let same_register = Inst::MovConst {
+            dst: Gpr::X3,
+            value: 1,
+            scratch: Gpr::X3,
+        };
+        assert!(matches!(
+            blinded(same_register),
+            Err(CompileError::Assembler(_))
         ));
     }
 }

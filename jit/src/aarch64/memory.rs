@@ -40,12 +40,14 @@ enum InlineRegion {
 }
 
 impl Codegen<'_> {
-    /// `[base, #off]` if the access can address it directly, else the address in x9.
+    /// `[base, #off]` if the access can address it directly (and, with blinding, the offset
+    /// fits in a byte), else the address in x9.
     fn address(&mut self, base: Gpr, off: i32, size: Size) -> Mem {
-        if Mem::offset_fits(size, off) {
+        let blinded = self.options.constant_blinding && i8::try_from(off).is_err();
+        if Mem::offset_fits(size, off) && !blinded {
             return Mem::at(base, off);
         }
-        self.add_constant(Width::W64, false, ADDR, base, off);
+        self.add_offset(ADDR, base, off);
         Mem::at(ADDR, 0)
     }
 
@@ -59,7 +61,7 @@ impl Codegen<'_> {
         if !self.options.bounds_checks || in_frame {
             return self.address(base_gpr, off, size);
         }
-        self.add_constant(Width::W64, false, ADDR, base_gpr, off);
+        self.add_offset(ADDR, base_gpr, off);
         // Accesses through r10 are most likely stack accesses; anything else most likely
         // targets the input memory.
         let order = if base == Reg::R10 {
@@ -148,7 +150,11 @@ impl Codegen<'_> {
             Source::Imm(0) => Gpr::Zr,
             Source::Imm(imm) => {
                 // Only the low `size` bytes are stored: the sign-extended value serves all sizes.
-                self.mov_imm(T1, imm as i64 as u64);
+                self.emit(Inst::MovConst {
+                    dst: T1,
+                    value: imm as i64 as u64,
+                    scratch: T2,
+                });
                 T1
             }
         };
@@ -170,7 +176,7 @@ impl Codegen<'_> {
                 base: Base::Reg(reg),
                 offset,
             } => {
-                self.add_constant(Width::W64, false, ADDR, reg, offset);
+                self.add_offset(ADDR, reg, offset);
                 ADDR
             }
             // `access` only returns register bases with offsets.
@@ -387,7 +393,11 @@ impl Codegen<'_> {
                     self.emit(Inst::B(fail));
                     return;
                 }
-                self.mov_imm(ADDR, imm as u64);
+                self.emit(Inst::MovConst {
+                    dst: ADDR,
+                    value: imm as u64,
+                    scratch: T1,
+                });
             }
             PacketMode::Ind(reg) => {
                 // A 32-bit add keeps the low 32 bits of the 64-bit sum.

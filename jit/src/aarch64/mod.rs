@@ -17,6 +17,7 @@ mod regs;
 mod select;
 
 use crate::analysis::Analysis;
+use crate::blinding::Keys;
 use crate::code::ExecutableCode;
 use crate::context::RunContext;
 use crate::error::CompileError;
@@ -59,12 +60,15 @@ pub fn compile(
         });
     }
     let lse = options.isa_extensions && abi::cpu_has_lse();
+    // Every pass replays the same keys (see `crate::blinding`).
+    let keys = options.constant_blinding.then(Keys::random);
     let mut plan = JumpPlan::default();
     for pass in 0.. {
         if pass + 1 == MAX_PASSES {
             plan = JumpPlan::all_long();
         }
-        let generated = Codegen::new(program, analysis, options, lse, helpers, plan).generate()?;
+        let generated = Codegen::new(program, analysis, options, lse, helpers, plan, keys.clone())
+            .generate()?;
         match generated.finished {
             Finished::Code(bytes) => {
                 return Ok(Compiled {

@@ -7,8 +7,8 @@
 //! count modulo the width; every write to a `w` register zero-extends it.
 
 use super::asm::{
-    AluOp as ArmAlu, Cond, ExtendOp, Gpr, Inst, Label, LogicOp, MoveWide, ShiftOp, Width,
-    add_immediate, logical_immediate,
+    AluOp as ArmAlu, Cond, ExtendOp, Gpr, Inst, Label, LogicOp, ShiftOp, Width, add_immediate,
+    logical_immediate, move_constant,
 };
 use super::codegen::Codegen;
 use super::regs::{self, T1, T2};
@@ -46,11 +46,6 @@ fn condition(cond: JmpCond) -> Cond {
     }
 }
 
-/// The 16-bit chunks of a value, lowest first.
-fn chunks(value: u64, count: usize) -> impl Iterator<Item = (u8, u16)> {
-    (0..count).map(move |index| ((16 * index) as u8, (value >> (16 * index)) as u16))
-}
-
 impl Codegen<'_> {
     /// Emits the native code of the instruction at `pc`.
     pub fn select(&mut self, pc: usize, instruction: &Instruction) -> Result<(), CompileError> {
@@ -76,7 +71,7 @@ impl Codegen<'_> {
                 from_bits,
             } => self.move_sign_extended(width(w), regs::ebpf(dst), regs::ebpf(src), from_bits),
             Instruction::Endian { order, bits, dst } => self.endian(order, bits, regs::ebpf(dst)),
-            Instruction::LoadImm64 { dst, imm, .. } => self.mov_imm(regs::ebpf(dst), imm),
+            Instruction::LoadImm64 { dst, imm, .. } => self.mov_const(regs::ebpf(dst), imm, T1),
             Instruction::Load {
                 size,
                 sign_extend,
@@ -140,96 +135,33 @@ impl Codegen<'_> {
         });
     }
 
-    fn move_wide(&mut self, op: MoveWide, w: Width, dst: Gpr, imm: u16, shift: u8) {
-        self.emit(Inst::MoveWide {
-            op,
-            w,
+    /// Loads one of the JIT's own constants in as few instructions as possible.
+    pub fn mov_imm(&mut self, dst: Gpr, value: u64) {
+        move_constant(dst, value, &mut |inst| self.emit(inst));
+    }
+
+    /// Loads a constant of the program (blinded by the encoder when blinding is on), using
+    /// `scratch` for the blinding key.
+    fn mov_const(&mut self, dst: Gpr, value: u64, scratch: Gpr) {
+        self.emit(Inst::MovConst {
             dst,
-            imm,
-            shift,
+            value,
+            scratch,
         });
     }
 
-    /// Loads a 32-bit constant, zero-extended, in as few instructions as possible.
-    pub fn mov_imm32(&mut self, dst: Gpr, value: u32) {
-        let (low, high) = (value as u16, (value >> 16) as u16);
-        if high == 0 {
-            self.move_wide(MoveWide::Zero, Width::W32, dst, low, 0);
-        } else if low == 0 {
-            self.move_wide(MoveWide::Zero, Width::W32, dst, high, 16);
-        } else if high == 0xffff {
-            self.move_wide(MoveWide::Not, Width::W32, dst, !low, 0);
-        } else if low == 0xffff {
-            self.move_wide(MoveWide::Not, Width::W32, dst, !high, 16);
-        } else if logical_immediate(Width::W32, u64::from(value)) {
-            self.emit(Inst::LogicImm {
-                op: LogicOp::Orr,
-                w: Width::W32,
-                dst,
-                src: Gpr::Zr,
-                imm: u64::from(value),
-            });
-        } else {
-            self.move_wide(MoveWide::Zero, Width::W32, dst, low, 0);
-            self.move_wide(MoveWide::Keep, Width::W32, dst, high, 16);
-        }
-    }
-
-    /// Loads a 64-bit constant in as few instructions as possible: one `movz`/`movn`/`orr`
-    /// where it fits, else `movz` (or `movn`) and a `movk` per remaining 16-bit chunk.
-    pub fn mov_imm(&mut self, dst: Gpr, value: u64) {
-        if let Ok(value) = u32::try_from(value) {
-            return self.mov_imm32(dst, value);
-        }
-        let zeros = chunks(value, 4).filter(|(_, chunk)| *chunk == 0).count();
-        let ones = chunks(value, 4)
-            .filter(|(_, chunk)| *chunk == 0xffff)
-            .count();
-        if zeros.max(ones) < 3 && logical_immediate(Width::W64, value) {
-            self.emit(Inst::LogicImm {
-                op: LogicOp::Orr,
-                w: Width::W64,
-                dst,
-                src: Gpr::Zr,
-                imm: value,
-            });
-            return;
-        }
-        // Start from all ones (movn) when more chunks are 0xffff than 0, else from zeros.
-        let (background, first) = if ones > zeros {
-            (0xffff, MoveWide::Not)
-        } else {
-            (0, MoveWide::Zero)
-        };
-        let mut started = false;
-        for (shift, chunk) in chunks(value, 4) {
-            if chunk == background {
-                continue;
-            }
-            if started {
-                self.move_wide(MoveWide::Keep, Width::W64, dst, chunk, shift);
-            } else {
-                let imm = if first == MoveWide::Not {
-                    !chunk
-                } else {
-                    chunk
-                };
-                self.move_wide(first, Width::W64, dst, imm, shift);
-                started = true;
-            }
-        }
-        if !started {
-            // Every chunk is 0xffff.
-            self.move_wide(MoveWide::Not, Width::W64, dst, 0, 0);
-        }
-    }
-
-    /// Puts the value of an immediate operand of width `w` in `dst`.
+    /// Puts the value of an immediate operand of the program, at width `w`, in `dst` (a
+    /// scratch register or an eBPF register; one of the other scratch registers takes the
+    /// blinding key).
     fn materialize(&mut self, w: Width, dst: Gpr, imm: i32) {
-        match w {
-            Width::W64 => self.mov_imm(dst, operand(w, imm)),
-            Width::W32 => self.mov_imm32(dst, imm as u32),
-        }
+        let scratch = if dst == T1 { T2 } else { T1 };
+        self.mov_const(dst, operand(w, imm), scratch);
+    }
+
+    /// Whether the program's constants are blinded: then they never go into immediate fields,
+    /// only through [`Inst::MovConst`].
+    fn blinding(&self) -> bool {
+        self.options.constant_blinding
     }
 
     fn alu3(&mut self, op: ArmAlu, w: Width, dst: Gpr, b: Gpr) {
@@ -272,7 +204,7 @@ impl Codegen<'_> {
                 self.add_constant(w, op == AluOp::Sub, dst, dst, imm);
             }
             (AluOp::And | AluOp::Or | AluOp::Xor, Source::Imm(imm))
-                if logical_immediate(w, operand(w, imm)) =>
+                if !self.blinding() && logical_immediate(w, operand(w, imm)) =>
             {
                 let op = match op {
                     AluOp::And => LogicOp::And,
@@ -309,10 +241,22 @@ impl Codegen<'_> {
         }
     }
 
-    /// `dst = src + imm` (or `- imm`), wrapping at the width.
+    /// `dst = src + imm` (or `- imm`), wrapping at the width, for a constant of the program.
     pub fn add_constant(&mut self, w: Width, sub: bool, dst: Gpr, src: Gpr, imm: i32) {
+        self.add(w, sub, dst, src, imm, self.blinding());
+    }
+
+    /// `dst = base + off` for a memory offset: one that fits in a signed byte is not blinded
+    /// (see [`crate::blinding`]).
+    pub fn add_offset(&mut self, dst: Gpr, base: Gpr, off: i32) {
+        let blind = self.blinding() && i8::try_from(off).is_err();
+        self.add(Width::W64, false, dst, base, off, blind);
+    }
+
+    /// `dst = src + imm` (or `- imm`): an immediate field unless `blind`.
+    fn add(&mut self, w: Width, sub: bool, dst: Gpr, src: Gpr, imm: i32, blind: bool) {
         let magnitude = i64::from(imm).unsigned_abs();
-        if add_immediate(magnitude) {
+        if !blind && add_immediate(magnitude) {
             // Adding -x is subtracting x, at either width.
             self.emit(Inst::AddImm {
                 sub: sub ^ (imm < 0),
@@ -395,6 +339,10 @@ impl Codegen<'_> {
                 }
             } else if shift == 0 {
                 self.mov_imm(dst, 0);
+            } else if self.blinding() {
+                // The mask comes from the program's constant: `and` with it computed.
+                self.mov_const(T1, divisor - 1, T2);
+                self.alu3(ArmAlu::And, w, dst, T1);
             } else {
                 self.emit(Inst::LogicImm {
                     op: LogicOp::And,
@@ -482,7 +430,7 @@ impl Codegen<'_> {
                         label: target,
                     });
                 }
-                if logical_immediate(w, mask) {
+                if !self.blinding() && logical_immediate(w, mask) {
                     self.emit(Inst::TstImm {
                         w,
                         a: dst,
@@ -515,7 +463,10 @@ impl Codegen<'_> {
     fn compare_with_constant(&mut self, w: Width, dst: Gpr, imm: i32) {
         let value = operand(w, imm);
         let negated = i64::from(imm).unsigned_abs();
-        if add_immediate(value) {
+        if self.blinding() {
+            self.materialize(w, T1, imm);
+            self.emit(Inst::Cmp { w, a: dst, b: T1 });
+        } else if add_immediate(value) {
             self.emit(Inst::CmpImm {
                 negate: false,
                 w,

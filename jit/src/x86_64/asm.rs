@@ -80,12 +80,25 @@ impl Mem {
     }
 }
 
+/// An immediate taken from the program (chosen by its author). The encoder writes it into the
+/// code as it is, or, with constant blinding, computes it into `scratch` from two values that
+/// do not reveal it (see [`crate::blinding`]) and uses the register instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProgramImm {
+    /// Sign-extended to the operand width.
+    pub value: i32,
+    /// A register the blinded form may overwrite (never an operand of the instruction).
+    pub scratch: Gpr,
+}
+
 /// The second operand of two-operand arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operand {
     Reg(Gpr),
-    /// Sign-extended to the operand width.
+    /// One of the JIT's own constants, sign-extended to the operand width.
     Imm(i32),
+    /// A constant from the program, sign-extended to the operand width.
+    Program(ProgramImm),
 }
 
 /// Two-operand arithmetic and comparisons (`dst = dst OP src`, flags only for `Cmp`/`Test`).
@@ -161,8 +174,20 @@ pub enum Inst {
     Bind(Label),
     /// `mov dst, src` (32-bit form zero-extends).
     Mov { w: Width, dst: Gpr, src: Gpr },
-    /// Loads a 64-bit constant with the shortest encoding that does not touch the flags.
+    /// Loads one of the JIT's own 64-bit constants with the shortest encoding that does not
+    /// touch the flags.
     MovImm { dst: Gpr, imm: u64 },
+    /// Loads a 64-bit constant from the program. Blinded, it clobbers the flags, and `scratch`
+    /// for constants that are not 32-bit values zero- or sign-extended.
+    MovConst { dst: Gpr, imm: u64, scratch: Gpr },
+    /// `dst = base + imm` at width `w` (a `lea`) for a constant from the program. Blinded, it
+    /// clobbers the flags; `dst` and `base` must differ.
+    AddConst {
+        w: Width,
+        dst: Gpr,
+        base: Gpr,
+        imm: i32,
+    },
     /// `op dst, src` for registers and immediates.
     Alu {
         op: AluOp,
@@ -186,13 +211,8 @@ pub enum Inst {
     },
     /// `imul dst, src`.
     Imul { w: Width, dst: Gpr, src: Gpr },
-    /// `imul dst, src, imm`.
-    ImulImm {
-        w: Width,
-        dst: Gpr,
-        src: Gpr,
-        imm: i32,
-    },
+    /// `imul dst, dst, imm` with a constant from the program.
+    ImulImm { w: Width, dst: Gpr, imm: ProgramImm },
     /// Shift `dst` by `count`.
     Shift {
         op: ShiftOp,
@@ -224,8 +244,13 @@ pub enum Inst {
     },
     /// Stores the low `size` bytes of a register.
     Store { size: Size, dst: Mem, src: Gpr },
-    /// Stores an immediate (truncated to `size`; sign-extended for 8-byte stores).
-    StoreImm { size: Size, dst: Mem, imm: i32 },
+    /// Stores a constant from the program (truncated to `size`; sign-extended for 8-byte
+    /// stores). The scratch register must not be the base of `dst`.
+    StoreImm {
+        size: Size,
+        dst: Mem,
+        imm: ProgramImm,
+    },
     /// `lea dst, [mem]`.
     Lea { w: Width, dst: Gpr, src: Mem },
     /// `bswap dst` (32-bit form zero-extends).

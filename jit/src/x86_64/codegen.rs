@@ -9,6 +9,7 @@ use super::memory::RegionCheck;
 use super::peephole;
 use super::regs::{self, CTX, RAX, RDX};
 use crate::analysis::Analysis;
+use crate::blinding::Keys;
 use crate::context::field;
 use crate::error::CompileError;
 use crate::exit::ExitCode;
@@ -92,8 +93,9 @@ impl<'a> Codegen<'a> {
         conv: CallingConvention,
         helpers: &'a HelperTable,
         plan: JumpPlan,
+        keys: Option<Keys>,
     ) -> Codegen<'a> {
-        let mut e = Encoder::new(plan, program.len() * 16 + 256);
+        let mut e = Encoder::new(plan, program.len() * 16 + 256, keys);
         let stubs = Stubs {
             exit_program: e.new_label(),
             packet_fail: e.new_label(),

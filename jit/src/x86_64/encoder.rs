@@ -7,13 +7,22 @@
 //! shrinks between the passes, so such a jump (and every backward jump short in the first
 //! pass) still fits in the second pass. The passes must emit the same instruction sequence,
 //! which they do because selection is deterministic.
+//!
+//! Constants from the program ([`Operand::Program`], [`Inst::MovConst`], [`Inst::AddConst`],
+//! [`Inst::ImulImm`], [`Inst::StoreImm`]) pass through [`Encoder::blind`] first: with constant
+//! blinding on, it emits code computing each constant into a register from `c ^ k` and `k` (a
+//! fresh key, both immediates in fixed-size forms, so sizes do not depend on the keys) and
+//! rewrites the instruction to use the register; with it off, the constant becomes a plain
+//! immediate. Either way only the JIT's own forms reach the byte encoding.
 
 // dynasm's expansion converts register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
 
 use super::asm::{
-    AluOp, Cond, Inst, Label, LockOp, Mem, Operand, ShiftCount, ShiftOp, Size, Width,
+    AluOp, Cond, Gpr, Inst, Label, LockOp, Mem, Operand, ProgramImm, ShiftCount, ShiftOp, Size,
+    Width,
 };
+use crate::blinding::Keys;
 use crate::error::CompileError;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
@@ -49,6 +58,10 @@ pub struct Encoder {
     ops: VecAssembler<X64Relocation>,
     plan: JumpPlan,
     jumps: Vec<JumpRecord>,
+    /// The blinding keys, when the program's constants are blinded.
+    keys: Option<Keys>,
+    /// The first instruction that could not be encoded (a JIT bug, reported by `finish`).
+    error: Option<String>,
 }
 
 /// `[base + disp]` with the shortest displacement encoding.
@@ -243,15 +256,47 @@ fn cmp_reg_imm8(ops: &mut VecAssembler<X64Relocation>, w: Width, dst: u8, imm: i
     ops.push(imm as u8);
 }
 
+/// `inst` with its program constant, if any, as a plain immediate (no blinding).
+fn plain(inst: Inst) -> Inst {
+    let unwrap = |operand| match operand {
+        Operand::Program(imm) => Operand::Imm(imm.value),
+        other => other,
+    };
+    match inst {
+        Inst::Alu { op, w, dst, src } => Inst::Alu {
+            op,
+            w,
+            dst,
+            src: unwrap(src),
+        },
+        Inst::AluStore { op, size, dst, src } => Inst::AluStore {
+            op,
+            size,
+            dst,
+            src: unwrap(src),
+        },
+        Inst::MovConst { dst, imm, .. } => Inst::MovImm { dst, imm },
+        Inst::AddConst { w, dst, base, imm } => Inst::Lea {
+            w,
+            dst,
+            src: Mem::new(base, imm),
+        },
+        other => other,
+    }
+}
+
 impl Encoder {
-    /// An encoder whose jumps follow `plan` (the default plan makes every jump rel32).
-    pub fn new(plan: JumpPlan, capacity: usize) -> Encoder {
+    /// An encoder whose jumps follow `plan` (the default plan makes every jump rel32), and
+    /// which blinds the program's constants with `keys` when given.
+    pub fn new(plan: JumpPlan, capacity: usize, keys: Option<Keys>) -> Encoder {
         let mut ops = VecAssembler::new(0);
         ops.reserve_ops(capacity);
         Encoder {
             ops,
             plan,
             jumps: Vec::new(),
+            keys,
+            error: None,
         }
     }
 
@@ -267,6 +312,9 @@ impl Encoder {
 
     /// Resolves label references and returns the code and the jump plan for a next pass.
     pub fn finish(mut self) -> Result<(Vec<u8>, JumpPlan), CompileError> {
+        if let Some(error) = self.error {
+            return Err(CompileError::Assembler(error));
+        }
         self.ops
             .commit()
             .map_err(|error| CompileError::Assembler(error.to_string()))?;
@@ -305,6 +353,131 @@ impl Encoder {
 
     /// Emits one instruction.
     pub fn emit(&mut self, inst: Inst) {
+        let inst = match self.keys {
+            Some(_) => self.blind(inst),
+            None => Some(plain(inst)),
+        };
+        if let Some(inst) = inst {
+            self.encode(inst);
+        }
+    }
+
+    /// Computes the program constant of `inst` into a register and returns the instruction
+    /// rewritten to use it (`None` when nothing is left to emit). Instructions without one are
+    /// returned as they are.
+    fn blind(&mut self, inst: Inst) -> Option<Inst> {
+        match inst {
+            Inst::Alu {
+                op,
+                w,
+                dst,
+                src: Operand::Program(imm),
+            } => {
+                let src = self.blinded_operand(imm, &[dst], inst)?;
+                Some(Inst::Alu { op, w, dst, src })
+            }
+            Inst::AluStore {
+                op,
+                size,
+                dst,
+                src: Operand::Program(imm),
+            } => {
+                let src = self.blinded_operand(imm, &[dst.base], inst)?;
+                Some(Inst::AluStore { op, size, dst, src })
+            }
+            Inst::ImulImm { w, dst, imm } => {
+                let Operand::Reg(src) = self.blinded_operand(imm, &[dst], inst)? else {
+                    return None;
+                };
+                Some(Inst::Imul { w, dst, src })
+            }
+            Inst::StoreImm { size, dst, imm } => {
+                let Operand::Reg(src) = self.blinded_operand(imm, &[dst.base], inst)? else {
+                    return None;
+                };
+                Some(Inst::Store { size, dst, src })
+            }
+            Inst::AddConst { w, dst, base, imm } => {
+                if dst == base {
+                    return self.fail("blinded add into its own base", inst);
+                }
+                self.blinded_imm32(imm, dst);
+                Some(Inst::Alu {
+                    op: AluOp::Add,
+                    w,
+                    dst,
+                    src: Operand::Reg(base),
+                })
+            }
+            Inst::MovConst { dst, imm, scratch } => {
+                self.blinded_mov(dst, imm, scratch, inst);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Records that `inst` cannot be encoded as it is (a JIT bug).
+    fn fail(&mut self, why: &str, inst: Inst) -> Option<Inst> {
+        self.error.get_or_insert_with(|| format!("{why}: {inst:?}"));
+        None
+    }
+
+    /// `imm` computed into its scratch register, which must not be one of `operands`.
+    fn blinded_operand(
+        &mut self,
+        imm: ProgramImm,
+        operands: &[Gpr],
+        inst: Inst,
+    ) -> Option<Operand> {
+        if operands.contains(&imm.scratch) {
+            self.fail("blinding scratch register is an operand", inst)?;
+        }
+        self.blinded_imm32(imm.value, imm.scratch);
+        Some(Operand::Reg(imm.scratch))
+    }
+
+    fn next_key(&mut self) -> u64 {
+        self.keys.as_mut().map_or(0, Keys::next_key)
+    }
+
+    /// `dst = value` sign-extended to 64 bits, from `value ^ key` and `key` (both imm32, and
+    /// `sext(a) ^ sext(b) = sext(a ^ b)`).
+    fn blinded_imm32(&mut self, value: i32, dst: Gpr) {
+        let key = self.next_key() as u32 as i32;
+        let (dst, masked) = (dst.code(), value ^ key);
+        let ops = &mut self.ops;
+        dynasm!(ops ; .arch x64 ; mov Rq(dst), DWORD masked ; xor Rq(dst), DWORD key);
+    }
+
+    /// `dst = imm` from `imm ^ key` and `key`: in 32-bit registers (which zero-extend) for
+    /// values below 2^32, sign-extended imm32s for values that are sign-extended 32-bit ones,
+    /// else two 64-bit immediates and `scratch`.
+    fn blinded_mov(&mut self, dst: Gpr, imm: u64, scratch: Gpr, inst: Inst) {
+        if let Ok(value) = u32::try_from(imm) {
+            let key = self.next_key() as u32;
+            let (dst, masked, key) = (dst.code(), (value ^ key) as i32, key as i32);
+            let ops = &mut self.ops;
+            dynasm!(ops ; .arch x64 ; mov Rd(dst), DWORD masked ; xor Rd(dst), DWORD key);
+        } else if let Ok(value) = i32::try_from(imm as i64) {
+            self.blinded_imm32(value, dst);
+        } else if scratch == dst {
+            self.fail("blinded 64-bit constant without a scratch register", inst);
+        } else {
+            let key = self.next_key();
+            let (dst, scratch) = (dst.code(), scratch.code());
+            let (masked, key) = ((imm ^ key) as i64, key as i64);
+            let ops = &mut self.ops;
+            dynasm!(ops ; .arch x64
+                ; mov Rq(dst), QWORD masked
+                ; mov Rq(scratch), QWORD key
+                ; xor Rq(dst), Rq(scratch)
+            );
+        }
+    }
+
+    /// Encodes an instruction in which any program constant is a plain immediate.
+    fn encode(&mut self, inst: Inst) {
         let ops = &mut self.ops;
         match inst {
             Inst::Bind(label) => dynasm!(ops ; .arch x64 ; =>label),
@@ -343,6 +516,8 @@ impl Encoder {
                         ),
                         Err(_) => alu_mnemonic!(op, alu_reg_imm32!(ops, w, dst, imm)),
                     },
+                    // `plain` or `blind` replaced it.
+                    Operand::Program(_) => {}
                 }
             }
             Inst::AluLoad { op, w, dst, src } => {
@@ -356,6 +531,8 @@ impl Encoder {
                     let src = src.code();
                     alu_mnemonic!(op, alu_mem_reg!(ops, size, dst, src))
                 }
+                // `plain` or `blind` replaced it.
+                Operand::Program(_) => {}
             },
             Inst::Imul { w, dst, src } => {
                 let (dst, src) = (dst.code(), src.code());
@@ -364,8 +541,8 @@ impl Encoder {
                     Width::W32 => dynasm!(ops ; .arch x64 ; imul Rd(dst), Rd(src)),
                 }
             }
-            Inst::ImulImm { w, dst, src, imm } => {
-                let (dst, src) = (dst.code(), src.code());
+            Inst::ImulImm { w, dst, imm } => {
+                let (dst, src, imm) = (dst.code(), dst.code(), imm.value);
                 match (w, i8::try_from(imm)) {
                     (Width::W64, Ok(imm8)) => {
                         dynasm!(ops ; .arch x64 ; imul Rq(dst), Rq(src), BYTE imm8)
@@ -452,18 +629,20 @@ impl Encoder {
                 let src = src.code();
                 alu_mem_reg!(mov, ops, size, dst, src)
             }
-            Inst::StoreImm { size, dst, imm } => match size {
-                Size::B8 => {
+            Inst::StoreImm { size, dst, imm } => match (size, imm.value) {
+                (Size::B8, imm) => {
                     let imm = imm as i8;
                     with_mem!(ops, dst, [mov BYTE] [, BYTE imm])
                 }
-                Size::B16 => {
+                (Size::B16, imm) => {
                     let imm = imm as i16;
                     with_mem!(ops, dst, [mov WORD] [, WORD imm])
                 }
-                Size::B32 => with_mem!(ops, dst, [mov DWORD] [, DWORD imm]),
-                Size::B64 => with_mem!(ops, dst, [mov QWORD] [, DWORD imm]),
+                (Size::B32, imm) => with_mem!(ops, dst, [mov DWORD] [, DWORD imm]),
+                (Size::B64, imm) => with_mem!(ops, dst, [mov QWORD] [, DWORD imm]),
             },
+            // `plain` or `blind` replaced them.
+            Inst::MovConst { .. } | Inst::AddConst { .. } => {}
             Inst::Lea { w, dst, src } => {
                 let dst = dst.code();
                 match w {
@@ -537,7 +716,7 @@ mod tests {
     use super::*;
 
     fn listing(insts: &[Inst]) -> Vec<String> {
-        let mut encoder = Encoder::new(JumpPlan::default(), 64);
+        let mut encoder = Encoder::new(JumpPlan::default(), 64, None);
         for inst in insts {
             encoder.emit(*inst);
         }
@@ -630,7 +809,10 @@ mod tests {
                 Inst::StoreImm {
                     size: Size::B64,
                     dst: mem,
-                    imm: -1,
+                    imm: ProgramImm {
+                        value: -1,
+                        scratch: Gpr::Rcx,
+                    },
                 },
                 "mov qword ptr [r13-8],0xFFFFFFFFFFFFFFFF",
             ),
@@ -670,7 +852,7 @@ mod tests {
     #[test]
     fn jumps_are_short_only_where_the_first_pass_proved_they_fit() {
         let program = |plan: JumpPlan, filler: usize| {
-            let mut encoder = Encoder::new(plan, 64);
+            let mut encoder = Encoder::new(plan, 64, None);
             let near = encoder.new_label();
             let far = encoder.new_label();
             encoder.emit(Inst::Jcc(Cond::E, near));
@@ -693,5 +875,169 @@ mod tests {
         assert_eq!(plan.short_count(), 1);
         let (_, plan) = program(JumpPlan::default(), 100);
         assert_eq!(plan.short_count(), 2);
+    }
+
+    /// Encodes `insts` with blinding and simulates the `mov`/`xor`/`add` immediates they
+    /// produce: the final value of each register written, and the code.
+    fn blinded(
+        insts: &[Inst],
+    ) -> Result<(std::collections::HashMap<u32, u64>, Vec<u8>), CompileError> {
+        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+        let mut encoder = Encoder::new(JumpPlan::default(), 64, Some(Keys::random()));
+        for inst in insts {
+            encoder.emit(*inst);
+        }
+        let (code, _) = encoder.finish()?;
+        // (number, whether the 32-bit register) of a general-purpose register
+        let number = |register: Register| {
+            let (value, eax, rax) = (register as u32, Register::EAX as u32, Register::RAX as u32);
+            match value.checked_sub(eax) {
+                Some(index) if index < 16 => (index, true),
+                _ => (value - rax, false),
+            }
+        };
+        let mut values = std::collections::HashMap::<u32, u64>::new();
+        for instruction in Decoder::new(64, &code, DecoderOptions::NONE).iter() {
+            let (dst, narrow) = number(instruction.op0_register());
+            let operand = match instruction.op1_kind() {
+                OpKind::Register => values[&number(instruction.op1_register()).0],
+                OpKind::Immediate64 | OpKind::Immediate32to64 => instruction.immediate(1),
+                OpKind::Immediate32 => instruction.immediate(1) as u32 as u64,
+                other => panic!("unexpected operand {other:?} in {instruction}"),
+            };
+            let old = values.get(&dst).copied().unwrap_or(0);
+            let value = match instruction.mnemonic() {
+                Mnemonic::Mov => operand,
+                Mnemonic::Xor => old ^ operand,
+                Mnemonic::Add => old.wrapping_add(operand),
+                other => panic!("unexpected {other:?}"),
+            };
+            let value = if narrow { value as u32 as u64 } else { value };
+            values.insert(dst, value);
+        }
+        Ok((values, code))
+    }
+
+    fn reg(gpr: Gpr) -> u32 {
+        u32::from(gpr.code())
+    }
+
+    #[test]
+    fn blinded_constants_are_computed_not_written() {
+        let constant = 0x4142_4344;
+        let cases: Vec<(Inst, Gpr, u64)> = vec![
+            (
+                Inst::MovConst {
+                    dst: Gpr::Rsi,
+                    imm: constant,
+                    scratch: Gpr::Rax,
+                },
+                Gpr::Rsi,
+                constant,
+            ),
+            (
+                Inst::MovConst {
+                    dst: Gpr::Rsi,
+                    imm: -0x4142_4344i64 as u64,
+                    scratch: Gpr::Rax,
+                },
+                Gpr::Rsi,
+                -0x4142_4344i64 as u64,
+            ),
+            (
+                Inst::MovConst {
+                    dst: Gpr::Rsi,
+                    imm: 0x4142_4344_4546_4748,
+                    scratch: Gpr::Rax,
+                },
+                Gpr::Rsi,
+                0x4142_4344_4546_4748,
+            ),
+            (
+                Inst::Alu {
+                    op: AluOp::Add,
+                    w: Width::W64,
+                    dst: Gpr::Rdi,
+                    src: Operand::Program(ProgramImm {
+                        value: -0x4142_4344,
+                        scratch: Gpr::Rax,
+                    }),
+                },
+                Gpr::Rax,
+                -0x4142_4344i64 as u64,
+            ),
+            (
+                Inst::AddConst {
+                    w: Width::W64,
+                    dst: Gpr::Rax,
+                    base: Gpr::Rdi,
+                    imm: 0x4142_4344,
+                },
+                Gpr::Rax,
+                0x4142_4344 + 7,
+            ),
+        ];
+        for (inst, register, expected) in cases {
+            let mov_rdi_7 = Inst::MovImm {
+                dst: Gpr::Rdi,
+                imm: 7,
+            };
+            let (values, code) = blinded(&[mov_rdi_7, inst]).unwrap();
+            assert_eq!(
+                values.get(&reg(register)),
+                Some(&expected),
+                "{inst:?} {values:x?}"
+            );
+            for pattern in [&expected.to_le_bytes()[..4], &expected.to_le_bytes()[4..]] {
+                assert!(
+                    pattern == [0; 4]
+                        || pattern == [0xff; 4]
+                        || !code.windows(4).any(|w| w == pattern),
+                    "{inst:?}: {pattern:x?} in {code:x?}"
+                );
+            }
+            // The same length whatever the keys.
+            assert_eq!(blinded(&[mov_rdi_7, inst]).unwrap().1.len(), code.len());
+        }
+    }
+
+    #[test]
+    fn blinding_with_a_scratch_register_that_is_an_operand_is_an_error() {
+        let bad = [
+            Inst::Alu {
+                op: AluOp::Add,
+                w: Width::W64,
+                dst: Gpr::Rax,
+                src: Operand::Program(ProgramImm {
+                    value: 5,
+                    scratch: Gpr::Rax,
+                }),
+            },
+            Inst::AddConst {
+                w: Width::W64,
+                dst: Gpr::Rax,
+                base: Gpr::Rax,
+                imm: 5,
+            },
+            Inst::MovConst {
+                dst: Gpr::Rax,
+                imm: u64::MAX / 3,
+                scratch: Gpr::Rax,
+            },
+            Inst::StoreImm {
+                size: Size::B32,
+                dst: Mem::new(Gpr::Rcx, 0),
+                imm: ProgramImm {
+                    value: 5,
+                    scratch: Gpr::Rcx,
+                },
+            },
+        ];
+        for inst in bad {
+            assert!(
+                matches!(blinded(&[inst]), Err(CompileError::Assembler(_))),
+                "{inst:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! Accesses through r10 that stay inside the current 512-byte frame need no check: r10 is
 //! always the top of one of the eight frames of the stack buffer.
 
-use super::asm::{AluOp, Cond, Inst, Label, LockOp, Mem, Operand, Size, Width};
+use super::asm::{AluOp, Cond, Inst, Label, LockOp, Mem, Operand, ProgramImm, Size, Width};
 use super::codegen::Codegen;
 use super::regs::{self, CTX, RAX, RCX, RDX};
 use crate::context::field;
@@ -73,22 +73,47 @@ impl RegionCheck {
 }
 
 impl Codegen<'_> {
+    /// `rax = base + off` (a 64-bit wrapping add). An offset that needs more than a byte is
+    /// one of the program's constants (blinded when blinding is on).
+    fn address_into_rax(&mut self, base: Reg, off: i16) {
+        let base = regs::ebpf(base);
+        if let Ok(disp8) = i8::try_from(off) {
+            self.emit(Inst::Lea {
+                w: Width::W64,
+                dst: RAX,
+                src: Mem::new(base, i32::from(disp8)),
+            });
+        } else {
+            self.emit(Inst::AddConst {
+                w: Width::W64,
+                dst: RAX,
+                base,
+                imm: i32::from(off),
+            });
+        }
+    }
+
+    /// `[base + off]` without a check: the operand itself, or `[rax]` after computing the
+    /// address when blinding keeps an offset out of the code.
+    fn unchecked(&mut self, base: Reg, off: i16) -> Mem {
+        if self.options.constant_blinding && i8::try_from(off).is_err() {
+            self.address_into_rax(base, off);
+            return Mem::new(RAX, 0);
+        }
+        Mem::new(regs::ebpf(base), i32::from(off))
+    }
+
     /// The memory operand of an access of `size` bytes at `base + off`, after its bounds check.
     fn access(&mut self, pc: usize, base: Reg, off: i16, size: Size, access: Access) -> Mem {
         let bytes = size.bytes();
-        let direct = Mem::new(regs::ebpf(base), i32::from(off));
         if !self.options.bounds_checks {
-            return direct;
+            return self.unchecked(base, off);
         }
         let frame = STACK_FRAME_SIZE as i32;
         if base == Reg::R10 && i32::from(off) >= -frame && i32::from(off) + bytes as i32 <= 0 {
-            return direct;
+            return self.unchecked(base, off);
         }
-        self.emit(Inst::Lea {
-            w: Width::W64,
-            dst: RAX,
-            src: direct,
-        });
+        self.address_into_rax(base, off);
         // Accesses through r10 are most likely stack accesses; anything else most likely
         // targets the input memory.
         let (likely, other) = if base == Reg::R10 {
@@ -183,10 +208,14 @@ impl Codegen<'_> {
                 dst: mem,
                 src: regs::ebpf(reg),
             }),
-            Source::Imm(imm) => self.emit(Inst::StoreImm {
+            // rcx: the address may be in rax.
+            Source::Imm(value) => self.emit(Inst::StoreImm {
                 size,
                 dst: mem,
-                imm,
+                imm: ProgramImm {
+                    value,
+                    scratch: RCX,
+                },
             }),
         }
     }
@@ -312,17 +341,19 @@ impl Codegen<'_> {
                     self.emit(Inst::Jmp(fail));
                     return;
                 }
-                self.emit(Inst::MovImm {
+                self.emit(Inst::MovConst {
                     dst: RAX,
                     imm: imm as u64,
+                    scratch: RCX,
                 });
             }
             PacketMode::Ind(reg) => {
-                // A 32-bit lea keeps the low 32 bits of the 64-bit sum.
-                self.emit(Inst::Lea {
+                // A 32-bit add keeps the low 32 bits of the 64-bit sum.
+                self.emit(Inst::AddConst {
                     w: Width::W32,
                     dst: RAX,
-                    src: Mem::new(regs::ebpf(reg), imm),
+                    base: regs::ebpf(reg),
+                    imm,
                 });
                 self.emit(Inst::Alu {
                     op: AluOp::Test,

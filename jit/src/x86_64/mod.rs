@@ -15,6 +15,7 @@ mod select;
 pub use abi::CallingConvention;
 
 use crate::analysis::Analysis;
+use crate::blinding::Keys;
 use crate::code::ExecutableCode;
 use crate::context::RunContext;
 use crate::error::CompileError;
@@ -58,6 +59,8 @@ pub fn compile(
             limit: MAX_PROGRAM_LEN,
         });
     }
+    // Every pass replays the same keys (see `crate::blinding`).
+    let keys = options.constant_blinding.then(Keys::random);
     let first = Codegen::new(
         program,
         analysis,
@@ -65,13 +68,17 @@ pub fn compile(
         target,
         helpers,
         JumpPlan::default(),
+        keys.clone(),
     )
     .generate()?;
     // A second pass shortens forward jumps (backward ones are short in either pass when they
     // fit). It doubles compile time for a few percent of code size and no measurable speed
     // (docs/performance.md), so only small programs, where compiling is cheap, get it.
     let second = if program.len() <= SECOND_PASS_LIMIT {
-        Codegen::new(program, analysis, options, target, helpers, first.plan).generate()?
+        Codegen::new(
+            program, analysis, options, target, helpers, first.plan, keys,
+        )
+        .generate()?
     } else {
         first
     };

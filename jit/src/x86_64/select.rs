@@ -1,7 +1,9 @@
 //! Instruction selection: arithmetic, byte swaps, constants and jumps. Memory and calls are in
 //! `memory.rs` and `calls.rs`.
 
-use super::asm::{AluOp as X86Alu, Cond, Gpr, Inst, Operand, ShiftCount, ShiftOp, Size, Width};
+use super::asm::{
+    AluOp as X86Alu, Cond, Gpr, Inst, Operand, ProgramImm, ShiftCount, ShiftOp, Size, Width,
+};
 use super::codegen::Codegen;
 use super::regs::{self, RAX, RCX, RDX};
 use crate::error::CompileError;
@@ -12,6 +14,15 @@ fn width(width: EbpfWidth) -> Width {
         EbpfWidth::W32 => Width::W32,
         EbpfWidth::W64 => Width::W64,
     }
+}
+
+/// A constant from the program, blinded (when blinding is on) in rax, which no eBPF register
+/// uses and which is free wherever arithmetic and comparisons are selected.
+fn program_operand(value: i32) -> Operand {
+    Operand::Program(ProgramImm {
+        value,
+        scratch: RAX,
+    })
 }
 
 fn condition(cond: JmpCond) -> Cond {
@@ -75,7 +86,7 @@ impl Codegen<'_> {
                 });
             }
             Instruction::Endian { order, bits, dst } => self.endian(order, bits, regs::ebpf(dst)),
-            Instruction::LoadImm64 { dst, imm, .. } => self.mov_imm(regs::ebpf(dst), imm),
+            Instruction::LoadImm64 { dst, imm, .. } => self.mov_const(regs::ebpf(dst), imm),
             Instruction::Load {
                 size,
                 sign_extend,
@@ -173,12 +184,16 @@ impl Codegen<'_> {
         });
     }
 
-    /// Loads a 64-bit constant.
-    fn mov_imm(&mut self, dst: Gpr, imm: u64) {
+    /// Loads a 64-bit constant from the program into an eBPF register.
+    fn mov_const(&mut self, dst: Gpr, imm: u64) {
         if imm == 0 {
             self.zero(dst);
         } else {
-            self.emit(Inst::MovImm { dst, imm });
+            self.emit(Inst::MovConst {
+                dst,
+                imm,
+                scratch: RAX,
+            });
         }
     }
 
@@ -194,7 +209,7 @@ impl Codegen<'_> {
         if let Some(x86) = simple(op) {
             let src = match src {
                 Source::Reg(reg) => Operand::Reg(regs::ebpf(reg)),
-                Source::Imm(imm) => Operand::Imm(imm),
+                Source::Imm(imm) => program_operand(imm),
             };
             self.emit(Inst::Alu {
                 op: x86,
@@ -216,7 +231,7 @@ impl Codegen<'_> {
                         Width::W64 => imm as i64 as u64,
                         Width::W32 => u64::from(imm as u32),
                     };
-                    self.mov_imm(dst, value);
+                    self.mov_const(dst, value);
                 }
             },
             AluOp::Mul => match src {
@@ -225,11 +240,13 @@ impl Codegen<'_> {
                     dst,
                     src: regs::ebpf(reg),
                 }),
-                Source::Imm(imm) => self.emit(Inst::ImulImm {
+                Source::Imm(value) => self.emit(Inst::ImulImm {
                     w,
                     dst,
-                    src: dst,
-                    imm,
+                    imm: ProgramImm {
+                        value,
+                        scratch: RAX,
+                    },
                 }),
             },
             AluOp::Lsh => self.shift(ShiftOp::Shl, w, dst, src),
@@ -366,14 +383,15 @@ impl Codegen<'_> {
                     op: X86Alu::And,
                     w,
                     dst,
-                    src: Operand::Imm(mask),
+                    src: program_operand(mask),
                 });
                 return;
             }
         }
-        self.emit(Inst::MovImm {
+        self.emit(Inst::MovConst {
             dst: RCX,
             imm: divisor,
+            scratch: RAX,
         });
         self.hardware_divide(w, op, dst, RCX);
     }
@@ -438,11 +456,11 @@ impl Codegen<'_> {
     fn compare(&mut self, w: Width, cond: JmpCond, dst: Gpr, src: Source) {
         let (op, src) = match (cond, src) {
             (JmpCond::Set, Source::Reg(reg)) => (X86Alu::Test, Operand::Reg(regs::ebpf(reg))),
-            (JmpCond::Set, Source::Imm(imm)) => (X86Alu::Test, Operand::Imm(imm)),
+            (JmpCond::Set, Source::Imm(imm)) => (X86Alu::Test, program_operand(imm)),
             // Against 0, `test` sets every flag the conditions read exactly as `cmp` would.
             (_, Source::Imm(0)) => (X86Alu::Test, Operand::Reg(dst)),
             (_, Source::Reg(reg)) => (X86Alu::Cmp, Operand::Reg(regs::ebpf(reg))),
-            (_, Source::Imm(imm)) => (X86Alu::Cmp, Operand::Imm(imm)),
+            (_, Source::Imm(imm)) => (X86Alu::Cmp, program_operand(imm)),
         };
         self.emit(Inst::Alu { op, w, dst, src });
     }
