@@ -2,9 +2,11 @@
 //! target), each a petgraph graph of basic blocks with fall-through and taken edges, and its
 //! weak topological order.
 
+use crate::prelude::*;
+
 use crate::wto::{self, WtoElement};
+use alloc::collections::BTreeMap;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
-use std::collections::{BTreeMap, HashMap};
 use xbpf_isa::{Instruction, Program};
 
 /// A maximal straight-line run of instructions `[start, end)` (pcs; an `lddw` counts two).
@@ -34,7 +36,7 @@ pub struct Function {
     pub graph: DiGraph<Block, EdgeKind>,
     pub entry_node: NodeIndex,
     pub wto: Vec<WtoElement>,
-    block_at: HashMap<usize, NodeIndex>,
+    block_at: BTreeMap<usize, NodeIndex>,
     loop_heads: Vec<bool>,
 }
 
@@ -150,7 +152,7 @@ fn build_function(program: &Program, entry: usize, end: usize) -> Result<Functio
     }
 
     let mut graph = DiGraph::new();
-    let mut block_at = HashMap::new();
+    let mut block_at = BTreeMap::new();
     let mut start = entry;
     let mut last = entry;
     for (pc, _) in program.instructions() {

@@ -1,6 +1,8 @@
 //! The safety assertions the verifier proves. Every rejection names exactly one of them.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// One kind of safety assertion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,6 +1,8 @@
 //! Verifier options.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+
+use alloc::collections::BTreeMap;
 
 /// Where an instruction comes from in the source (from BTF line info, which a loader extracts).
 #[derive(Clone, Debug, PartialEq, Eq)]

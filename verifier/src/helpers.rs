@@ -2,7 +2,9 @@
 //! The host declares them per program type; [`linux`] has prototypes of common Linux helpers
 //! under their Linux ids.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+
+use alloc::collections::BTreeMap;
 
 /// What an argument register must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -34,6 +34,21 @@
 //! The host interface is [`ProgramType`] (context layout, packet access, helper prototypes)
 //! and [`MapDescriptor`]s for the maps the program references by index.
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// The `alloc` names the `std` prelude would provide, for `no_std` builds.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
 pub mod cfg;
 pub mod checks;
 pub mod concrete;
@@ -49,6 +64,7 @@ pub mod report;
 pub mod transfer;
 pub mod wto;
 
+use crate::prelude::*;
 pub use checks::Check;
 pub use config::{LineTable, SourceLocation, VerifierConfig};
 pub use helpers::{ArgKind, HelperPrototype, HelperSet, RetKind};

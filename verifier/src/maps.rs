@@ -4,6 +4,8 @@
 //! the table the caller passes; inner maps of map-in-map descriptors get ids after the outer
 //! ones.
 
+use crate::prelude::*;
+
 use crate::domain::types::MapId;
 
 /// Map types (Linux numbering for `from_linux`).

@@ -3,6 +3,8 @@
 //! written, which fields load packet pointers), whether the program may touch packet data,
 //! and which helpers it may call with which prototypes.
 
+use crate::prelude::*;
+
 use crate::domain::interval::Scalar;
 use crate::helpers::{ArgKind, HelperPrototype, HelperSet, RetKind, linux};
 

@@ -1,10 +1,12 @@
 //! What verification returns: a report for accepted programs, a rejection otherwise.
 
+use crate::prelude::*;
+
 use crate::checks::Check;
 use crate::config::SourceLocation;
 use crate::domain::interval::Scalar;
-use std::collections::BTreeMap;
-use std::fmt;
+use alloc::collections::BTreeMap;
+use core::fmt;
 use xbpf_isa::Instruction;
 
 /// The values r0 may hold when the program exits.

@@ -7,6 +7,8 @@
 //! depth-first search from the entry reaches first) and the decomposition of the rest. The
 //! recursion depth is the loop nesting depth, not the program length.
 
+use crate::prelude::*;
+
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, EdgeRef, NodeFiltered};

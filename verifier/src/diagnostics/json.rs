@@ -1,7 +1,9 @@
 //! JSON output, written by hand: a small value tree and its serialisation.
 
+use crate::prelude::*;
+
 use crate::report::{Rejection, Report};
-use std::fmt::Write;
+use core::fmt::Write;
 
 /// A JSON value.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,8 @@
 //! SARIF 2.1.0 output: one run of the `xbpf-verifier` tool, one rule per check, one result per
 //! rejected program.
 
+use crate::prelude::*;
+
 use super::json::Json;
 use crate::checks::Check;
 use crate::report::Rejection;

@@ -6,6 +6,8 @@
 //! number-typed one, where a single join would lose the type (the imprecision behind most of
 //! PREVAIL's false positives) while costing no more than plain joins when paths agree.
 
+use crate::prelude::*;
+
 use super::interval::Thresholds;
 use super::state::{PartitionKey, State};
 

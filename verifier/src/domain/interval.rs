@@ -8,9 +8,11 @@
 //! written once for both widths; results come back through [`Scalar::from_view`], which
 //! zero-extends 32-bit results as every 32-bit ALU instruction does.
 
+use crate::prelude::*;
+
 use super::tnum::Tnum;
 use crate::concrete;
-use std::fmt;
+use core::fmt;
 use xbpf_isa::{AluOp, ByteOrder, Width};
 
 /// An abstract 64-bit value. Every field is a constraint that holds of every described value;

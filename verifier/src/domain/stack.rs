@@ -7,6 +7,8 @@
 //! it overlaps (the bytes of a partially overwritten pointer stay marked as pointer bytes), so
 //! reading a cell back is only possible while it is intact.
 
+use crate::prelude::*;
+
 use super::interval::Scalar;
 use super::types::{Value, ValueType};
 use xbpf_isa::exec::STACK_FRAME_SIZE;
@@ -278,7 +280,7 @@ impl StackFrame {
             {
                 let value = merge(&cell.value, &o.value);
                 if value.is_numeric() {
-                    let relations = std::array::from_fn(|k| cell.relations[k].max(o.relations[k]));
+                    let relations = core::array::from_fn(|k| cell.relations[k].max(o.relations[k]));
                     cells.push(Cell {
                         value,
                         relations,

@@ -230,21 +230,21 @@ impl Tnum {
     }
 }
 
-impl std::ops::Add for Tnum {
+impl core::ops::Add for Tnum {
     type Output = Tnum;
     fn add(self, other: Tnum) -> Tnum {
         self.plus(other)
     }
 }
 
-impl std::ops::Sub for Tnum {
+impl core::ops::Sub for Tnum {
     type Output = Tnum;
     fn sub(self, other: Tnum) -> Tnum {
         self.minus(other)
     }
 }
 
-impl std::ops::Mul for Tnum {
+impl core::ops::Mul for Tnum {
     type Output = Tnum;
     fn mul(self, other: Tnum) -> Tnum {
         self.times(other)

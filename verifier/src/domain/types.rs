@@ -2,7 +2,7 @@
 //! number or the offset of a pointer within its region.
 
 use super::interval::{Scalar, Thresholds};
-use std::fmt;
+use core::fmt;
 
 /// Index of a map descriptor in the verifier's map table (outer maps first, then the inner
 /// maps of map-in-map descriptors).

@@ -2,6 +2,8 @@
 //! negation): scalar bounds, zone relations between the operands, null checks, and packet
 //! bounds when pointers are compared.
 
+use crate::prelude::*;
+
 use super::{Machine, Outcome, maybe_null};
 use crate::checks::{Check, Violation};
 use crate::domain::interval::{Cmp, Scalar};

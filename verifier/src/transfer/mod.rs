@@ -4,6 +4,8 @@
 //! over-approximation of whatever the instruction did if it did not fault, and the final
 //! checking pass reports the violation.
 
+use crate::prelude::*;
+
 mod alu;
 mod branch;
 mod call;
