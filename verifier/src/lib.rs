@@ -20,8 +20,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! How it works: the program is split into functions and basic blocks ([`cfg`]); each function
-//! is iterated in weak topological order ([`wto`], [`fixpoint`]) over abstract states
+//! How it works: the program is split into functions and basic blocks ([`cfg`](mod@cfg)); each
+//! function is iterated in weak topological order ([`wto`], `fixpoint`) over abstract states
 //! ([`domain`]) that give every register a type (number, pointer into a region, maybe-null
 //! pointer, ...) with signed/unsigned/32-bit intervals and known bits, relate registers and the
 //! packet bounds in a zone, and model the stack byte by byte. States that disagree on types,
