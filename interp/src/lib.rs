@@ -45,6 +45,7 @@
 //! touching the same memory.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 

@@ -35,6 +35,7 @@
 //! and [`MapDescriptor`]s for the maps the program references by index.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 

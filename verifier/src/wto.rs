@@ -16,9 +16,13 @@ use petgraph::visit::{Dfs, EdgeRef, NodeFiltered};
 /// One element of a weak topological order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WtoElement {
+    /// A block outside any loop (at this nesting level).
     Vertex(NodeIndex),
+    /// A loop: its head, then the rest of its blocks in order.
     Component {
+        /// The loop's entry block, where the iteration widens.
         head: NodeIndex,
+        /// The other blocks, nested loops included.
         body: Vec<WtoElement>,
     },
 }

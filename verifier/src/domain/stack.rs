@@ -29,7 +29,9 @@ pub struct Cell {
     pub start: u16,
     /// Size in bytes (1, 2, 4 or 8).
     pub size: u8,
+    /// The value stored.
     pub value: Value,
+    /// Its relations to the packet bounds, when it is a packet pointer or offset.
     pub relations: Relations,
 }
 
@@ -46,6 +48,7 @@ impl Cell {
 /// The result of reading stack bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StackRead {
+    /// The value of a whole cell, with its packet relations.
     Value(Value, Relations),
     /// This byte (frame index) may be uninitialised.
     Uninit(usize),
@@ -100,6 +103,7 @@ impl StackFrame {
         }
     }
 
+    /// Whether the frame byte `byte` (0 = r10 - 512) is initialised.
     pub fn is_initialized(&self, byte: usize) -> bool {
         bit(&self.init, byte)
     }
@@ -109,6 +113,7 @@ impl StackFrame {
         &self.init
     }
 
+    /// The cells holding known values, ordered by start.
     pub fn cells(&self) -> &[Cell] {
         &self.cells
     }

@@ -19,25 +19,35 @@ pub const NREGS: usize = 10;
 /// their packet relations) and the pc of the call.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallerFrame {
+    /// The pc of the call instruction.
     pub call_pc: usize,
+    /// r6..r9 of the caller, with their packet relations.
     pub saved: [(Value, Relations); 4],
 }
 
 /// Bounds of the variables that are not registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExtraBounds {
+    /// Bounds of the packet end, as an offset from the packet data start.
     pub packet_end: (i64, i64),
+    /// Bounds of the packet metadata start, as an offset from the packet data start (<= 0).
     pub packet_meta: (i64, i64),
+    /// Bounds of the loop-head visit counter (termination check).
     pub loop_count: (i64, i64),
 }
 
 /// One abstract state.
 #[derive(Clone, PartialEq, Eq)]
 pub struct State {
+    /// r0..r9 of the current frame.
     pub regs: [Value; NREGS],
+    /// Difference constraints between the registers and the extra variables.
     pub zone: Zone,
+    /// Bounds of the variables that are not registers.
     pub extra: ExtraBounds,
+    /// The stack frames of the active calls, outermost first (shared until written).
     pub stacks: Vec<Rc<StackFrame>>,
+    /// The callers of the current function, outermost first.
     pub callers: Vec<CallerFrame>,
 }
 

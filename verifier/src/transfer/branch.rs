@@ -13,7 +13,9 @@ use xbpf_isa::{JmpCond, Reg, Source, Width};
 
 /// The states on the two edges of a conditional jump (`None`: the edge is infeasible).
 pub struct Branches {
+    /// The state when the jump is taken.
     pub taken: Option<State>,
+    /// The state when it is not.
     pub fall_through: Option<State>,
 }
 

@@ -25,8 +25,11 @@ pub use branch::Branches;
 
 /// Everything the transfer functions read besides the state.
 pub struct Machine<'a> {
+    /// The program type (context, packet, helpers).
     pub program_type: &'a ProgramType,
+    /// The maps the program references.
     pub maps: &'a MapTable,
+    /// The verifier options.
     pub config: &'a VerifierConfig,
 }
 
@@ -39,6 +42,7 @@ pub enum Flow {
     Dead,
 }
 
+/// The result of a transfer function: its value, or the check that failed.
 pub type Outcome<T> = Result<T, Violation>;
 
 impl Machine<'_> {
