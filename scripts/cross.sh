@@ -6,7 +6,9 @@
 #   Windows x64   (x86_64-pc-windows-gnu)     under Wine
 # and type-checks what cannot run here:
 #   macOS         (x86_64-apple-darwin, aarch64-apple-darwin): cargo check of lib, bin, tests
-#   no_std        the crates embedded hosts use, built for x86_64-unknown-none without std
+#   no_std        the crates embedded hosts use (xbpf-isa, xbpf-interp, xbpf-verifier), built
+#                 without std for x86_64-unknown-none and for a 32-bit microcontroller
+#                 (thumbv7em-none-eabihf, which has no 64-bit atomics)
 # Installs what it needs (Debian packages, rustup targets) and builds the Wine shim.
 #
 # Usage: scripts/cross.sh [aarch64] [windows] [macos] [nostd]     (default: all)
@@ -91,10 +93,12 @@ for target in "${targets[@]}"; do
       done
       ;;
     nostd)
-      triple=x86_64-unknown-none
-      rustup target add "$triple" >/dev/null 2>&1
-      step "no_std builds ($triple)"
-      cargo build --release --no-default-features --target "$triple" -p xbpf-isa
+      for triple in x86_64-unknown-none thumbv7em-none-eabihf; do
+        rustup target add "$triple" >/dev/null 2>&1
+        step "no_std builds ($triple)"
+        cargo build --release --no-default-features --target "$triple" \
+          -p xbpf-isa -p xbpf-interp -p xbpf-verifier
+      done
       ;;
   esac
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs what it needs, then format check, clippy,
-# every test, the bpf_conformance suite on every engine of this build, and the tests again on
-# ARM64 Linux (qemu) and Windows x64 (Wine) via scripts/cross.sh.
+# The whole test suite, as CI runs it: installs what it needs, then format check, clippy, the
+# API docs, every test, the bpf_conformance suite on every engine of this build, the packaging
+# checks (scripts/package-check.sh), and the tests again on ARM64 Linux (qemu) and Windows x64
+# (Wine) via scripts/cross.sh.
 #
 # Usage: scripts/test.sh            (from the repository root; ../shared must hold the suite)
 # Environment: XBPF_SUITE overrides the conformance suite directory.
@@ -22,6 +23,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "cargo doc (every public item documented, no rustdoc warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "cargo test"
 cargo test --workspace --release
@@ -47,6 +51,9 @@ target/release/xbpf conformance --suite "$suite" --engine all | grep -v "^PASS "
 for engine in interp jit; do
   target/release/xbpf conformance --suite "$suite" --plugin "target/release/xbpf plugin --engine $engine" | grep -v "^PASS "
 done
+
+step "packaging: cargo install, crate tarballs, the C library with pkg-config"
+scripts/package-check.sh
 
 step "the same tests on ARM64 (qemu) and Windows x64 (Wine); macOS and no_std type-checks"
 scripts/cross.sh aarch64 windows macos nostd

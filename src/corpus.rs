@@ -24,6 +24,7 @@ pub enum Expected {
 }
 
 impl Expected {
+    /// The expectation spelled `text` in the table (`pass`, `reject`, ...).
     pub fn parse(text: &str) -> Option<Expected> {
         Some(match text {
             "pass" => Expected::Pass,
@@ -34,6 +35,7 @@ impl Expected {
         })
     }
 
+    /// The expectation as the table spells it.
     pub fn name(self) -> &'static str {
         match self {
             Expected::Pass => "pass",
@@ -49,9 +51,13 @@ impl Expected {
 pub struct CorpusRow {
     /// Path below the corpus folder.
     pub object: String,
+    /// The ELF section of the program.
     pub section: String,
+    /// The program's function (symbol) in that section.
     pub function: String,
+    /// The verdict the program must get.
     pub expected: Expected,
+    /// Why (free text; may be empty).
     pub note: String,
 }
 
@@ -65,15 +71,22 @@ impl CorpusRow {
 /// Why the table cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
+    /// The file cannot be read.
     #[error("{path}: {source}")]
     Io {
+        /// The table's path.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A line is not a valid row.
     #[error("{path}:{line}: {message}")]
     Format {
+        /// The table's path.
         path: PathBuf,
+        /// The line (1-based).
         line: usize,
+        /// What is wrong with it.
         message: String,
     },
 }
@@ -117,13 +130,16 @@ pub fn read_table(path: &Path) -> Result<Vec<CorpusRow>, TableError> {
 /// The verifier's verdict on one program.
 #[derive(Debug)]
 pub enum Verdict {
+    /// Proven safe; the verifier's report.
     Accepted(Box<Report>),
+    /// Rejected; why.
     Rejected(Box<Rejection>),
     /// The object or program could not be loaded (the message says why).
     LoadFailed(String),
 }
 
 impl Verdict {
+    /// The verdict in words, as the results table prints it.
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Accepted(_) => "accepted",
@@ -148,19 +164,27 @@ impl Verdict {
 
 /// A program of an object, ready to verify: its bytecode, program type, maps and lines.
 pub struct PreparedProgram {
+    /// The validated bytecode (subprograms linked).
     pub program: xbpf_isa::Program,
+    /// The program type its section (and object path) implies, or the caller's override.
     pub program_type: xbpf_verifier::ProgramType,
+    /// The object's maps, in the order the bytecode indexes them.
     pub maps: Vec<xbpf_verifier::MapDescriptor>,
+    /// Source lines from the object's BTF line info, for diagnostics.
     pub line_table: xbpf_verifier::LineTable,
 }
 
 /// Why a program cannot be verified at all.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The program's bytecode does not validate.
     #[error("{section}/{function}: the bytecode is invalid: {source}")]
     InvalidBytecode {
+        /// The program's section.
         section: String,
+        /// The program's function.
         function: String,
+        /// Why it is invalid.
         source: xbpf_isa::ValidationError,
     },
 }
@@ -206,7 +230,9 @@ impl PreparedProgram {
 /// The outcome of one row.
 #[derive(Debug)]
 pub struct RowResult {
+    /// The row.
     pub row: CorpusRow,
+    /// What the verifier (or the loader) said.
     pub verdict: Verdict,
     /// Loading and verifying the program (object parsing included), wall-clock.
     pub time: Duration,
@@ -218,6 +244,7 @@ pub struct RowResult {
 }
 
 impl RowResult {
+    /// Whether the verdict meets the row's expectation.
     pub fn passed(&self) -> bool {
         self.verdict.meets(self.row.expected)
     }

@@ -20,7 +20,9 @@ pub enum ProgramFormat {
 /// A program read from a file, not yet validated.
 #[derive(Clone, Debug)]
 pub struct ProgramFile {
+    /// What the file was detected as.
     pub format: ProgramFormat,
+    /// The program's instruction slots.
     pub slots: Vec<Insn>,
     /// Memory that came with the program (a `.data` file's `-- mem` section).
     pub memory: Option<Vec<u8>>,
@@ -32,38 +34,64 @@ pub struct ProgramFile {
 /// Why a program file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file cannot be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// Assembly text that does not assemble.
     #[error("{path}: {source}")]
     Assembly {
+        /// The file.
         path: PathBuf,
+        /// The first error, with line and column.
         #[source]
         source: AsmError,
     },
+    /// A `.data` file that does not parse.
     #[error("{path}: {source}")]
     ConformanceData {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: xbpf_conformance::data::ParseError,
     },
+    /// A `.data` file without a program.
     #[error("{path}: the .data file has neither a `-- raw` nor an `-- asm` section")]
-    NoProgram { path: PathBuf },
+    NoProgram {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Raw bytecode that is not a whole number of slots.
     #[error("{path}: raw bytecode must be a multiple of 8 bytes long (is {len} bytes)")]
-    PartialSlot { path: PathBuf, len: usize },
+    PartialSlot {
+        /// The file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// An ELF object that does not load.
     #[error("{path}: {source}")]
     Elf {
+        /// The file.
         path: PathBuf,
+        /// What is wrong, and where in the object.
         #[source]
         source: Box<crate::elf::ElfError>,
     },
+    /// An ELF object with several programs, and no choice of one.
     #[error("{path}: the object has {count} programs, choose one ({programs})")]
     ElfAmbiguous {
+        /// The file.
         path: PathBuf,
+        /// How many programs it has.
         count: usize,
+        /// Their names (`section/function`), comma-separated.
         programs: String,
     },
 }

@@ -24,6 +24,7 @@ pub enum RegsArch {
 }
 
 impl RegsArch {
+    /// The size of the register structure in bytes.
     pub fn pt_regs_size(self) -> u32 {
         match self {
             RegsArch::X86_64 => 21 * 8,

@@ -1,3 +1,17 @@
+/* xbpf: C API of the xbpf eBPF runtime (RFC 9669 bytecode).
+ *
+ * Functions return 0 (or a positive id) on success and a negative value (or NULL) on failure;
+ * xbpf_last_error() then describes the failure (per thread).
+ *
+ * Contract of every function: handles are the ones xbpf_runtime_new and xbpf_object_load
+ * returned, each freed once by its _free function (a runtime's objects before the runtime) and
+ * not used afterwards; a pointer argument is NULL (refused with an error, unless the function
+ * says NULL is allowed) or valid for the length the call states; strings are NUL-terminated
+ * UTF-8; a runtime may be used from several threads at once, except that xbpf_register_helper
+ * and xbpf_runtime_free need it to themselves.
+ *
+ * Link with pkg-config: `pkg-config --cflags --libs xbpf` (shared library) or `xbpf-static`. */
+
 #ifndef XBPF_H
 #define XBPF_H
 
@@ -104,7 +118,8 @@ int64_t xbpf_program_load_asm(struct XbpfRuntime *runtime, const char *source);
 
 /**
  * Runs a program with r1 pointing to `ctx` (`ctx_len` bytes, readable and writable by the
- * program). Stores r0 in `*r0`. Returns 0, or -1 when the program faulted.
+ * program; NULL for no context). Stores r0 in `*r0` (unless `r0` is NULL). Returns 0, or -1
+ * when the program faulted.
  */
 int32_t xbpf_program_run(struct XbpfRuntime *runtime,
                          uint32_t program,

@@ -6,9 +6,23 @@
 //! The header `include/xbpf.h` is generated from this file by cbindgen and committed, so C
 //! users need no Rust tooling to read it; `cargo test -p xbpf-capi` regenerates it in memory
 //! and fails when the committed copy is stale (cbindgen is a dev-dependency, not a build
-//! script, so ordinary builds do not compile it).
+//! script, so ordinary builds do not compile it). `scripts/install-capi.sh PREFIX` installs
+//! the static and shared libraries, the header and pkg-config files (`xbpf`, `xbpf-static`).
+//!
+//! # Safety
+//!
+//! Every function shares one contract with its C caller (stated once here and at the top of
+//! the header, not on each function):
+//! - handles are the ones `xbpf_runtime_new` and `xbpf_object_load` returned, each freed once
+//!   by its `_free` function (a runtime's objects before the runtime) and not used afterwards;
+//! - a pointer argument is NULL (refused with an error, unless the function says NULL is
+//!   allowed) or valid for the length the call states; strings are NUL-terminated UTF-8;
+//! - a runtime may be used from several threads at once, except that `xbpf_register_helper`
+//!   and `xbpf_runtime_free` need it to themselves; the last error is per thread.
 
+// The contract is the crate-wide one above, the same for every function.
 #![allow(clippy::missing_safety_doc)]
+#![warn(missing_docs)]
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_void};
@@ -307,7 +321,8 @@ pub unsafe extern "C" fn xbpf_program_load_asm(
 }
 
 /// Runs a program with r1 pointing to `ctx` (`ctx_len` bytes, readable and writable by the
-/// program). Stores r0 in `*r0`. Returns 0, or -1 when the program faulted.
+/// program; NULL for no context). Stores r0 in `*r0` (unless `r0` is NULL). Returns 0, or -1
+/// when the program faulted.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xbpf_program_run(
     runtime: *mut XbpfRuntime,

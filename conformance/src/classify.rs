@@ -9,9 +9,13 @@ use xbpf_isa::Insn;
 /// eBPF CPU (ISA) version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CpuVersion {
+    /// The original instruction set.
     V1,
+    /// Adds `jlt`, `jle`, `jslt` and `jsle`.
     V2,
+    /// Adds the 32-bit conditional jumps (JMP32 class), the atomics and local calls.
     V3,
+    /// Adds `ja32`, sign-extending loads and moves, signed division and `bswap`.
     V4,
 }
 
@@ -43,13 +47,22 @@ impl fmt::Display for CpuVersion {
 /// A conformance group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Group {
+    /// The base instructions: 32-bit ALU, loads, stores, calls and exit (as the upstream table
+    /// tags them).
     Base32,
+    /// 64-bit ALU, 64-bit jumps and `lddw`.
     Base64,
+    /// 32-bit atomic operations.
     Atomic32,
+    /// 64-bit atomic operations.
     Atomic64,
+    /// 32-bit multiplication, division and modulo.
     Divmul32,
+    /// 64-bit multiplication, division and modulo.
     Divmul64,
+    /// Legacy packet loads (`ldabs`, `ldind`).
     Packet,
+    /// `callx`: helper calls through a register.
     Callx,
 }
 
@@ -156,7 +169,9 @@ impl Groups {
 /// What a program needs: the highest CPU version and the union of groups of its instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Requirements {
+    /// The highest CPU version any instruction needs.
     pub version: CpuVersion,
+    /// The groups the instructions belong to.
     pub groups: Groups,
 }
 

@@ -26,10 +26,22 @@ pub struct TestFile {
 /// Why a `.data` file does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// A line of the raw-slot section that is not a 64-bit number.
     #[error("line {line}: raw slot `{token}` is not a 64-bit number")]
-    BadRawSlot { line: usize, token: String },
+    BadRawSlot {
+        /// The line (1-based).
+        line: usize,
+        /// The offending token.
+        token: String,
+    },
+    /// The expected result is not a number.
     #[error("line {line}: result `{text}` is not a number")]
-    BadResult { line: usize, text: String },
+    BadResult {
+        /// The line (1-based).
+        line: usize,
+        /// The result's text.
+        text: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

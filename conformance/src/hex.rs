@@ -3,10 +3,17 @@
 /// Why hex text does not decode.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HexError {
+    /// The digits do not pair up into bytes; the number of digits.
     #[error("hex text has an odd number of digits ({0})")]
     OddLength(usize),
+    /// A character that is not a hex digit.
     #[error("`{character}` at position {position} is not a hex digit")]
-    BadDigit { character: char, position: usize },
+    BadDigit {
+        /// The character.
+        character: char,
+        /// Its byte offset in the text, after any `0x` prefix.
+        position: usize,
+    },
 }
 
 /// Renders bytes the way the upstream runner does: two lower-case digits and two spaces each.

@@ -4,6 +4,8 @@
 //! [`xbpf_isa::Engine`]) or on an external plugin, and grades them like the upstream runner.
 //! It also holds the plugin side of the protocol, so the upstream runner can drive xbpf.
 
+#![warn(missing_docs)]
+
 pub mod classify;
 pub mod data;
 pub mod hex;

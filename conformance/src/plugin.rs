@@ -19,18 +19,25 @@ pub struct PluginCommand {
 /// Why a plugin command cannot be used or did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    /// The command line has no program.
     #[error("the plugin command is empty")]
     Empty,
+    /// A quote is not closed; the command line.
     #[error("unterminated quote in the plugin command `{0}`")]
     UnterminatedQuote(String),
+    /// The plugin process could not start.
     #[error("cannot start plugin `{program}`: {source}")]
     Spawn {
+        /// The program of the command.
         program: String,
+        /// Why it could not start.
         #[source]
         source: std::io::Error,
     },
+    /// Writing the plugin's input or reading its output failed.
     #[error("plugin I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The plugin ran longer than the timeout (and was killed).
     #[error("plugin did not finish within {0:?} (killed)")]
     Timeout(Duration),
 }
@@ -38,10 +45,13 @@ pub enum PluginError {
 /// What a plugin printed and how it exited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginOutput {
+    /// Whether it exited with status 0.
     pub success: bool,
     /// Exit status, or -1 when killed by a signal.
     pub status: i32,
+    /// Its standard output.
     pub stdout: String,
+    /// Its standard error.
     pub stderr: String,
 }
 

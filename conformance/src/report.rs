@@ -6,8 +6,11 @@ use std::fmt::Write;
 /// Counts of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Tests that passed.
     pub passed: usize,
+    /// Tests that failed.
     pub failed: usize,
+    /// Tests that were skipped.
     pub skipped: usize,
 }
 

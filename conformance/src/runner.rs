@@ -60,9 +60,20 @@ impl Target<'_> {
 /// The verdict of one test on one target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// The target returned the expected result (or failed as expected).
     Pass,
-    Fail { expected: String, got: String },
-    Skip { reason: String },
+    /// The target's result differs from the expected one.
+    Fail {
+        /// What the test expects.
+        expected: String,
+        /// What the target produced.
+        got: String,
+    },
+    /// The test was not run on the target.
+    Skip {
+        /// Why (a CPU version or group the target does not support, say).
+        reason: String,
+    },
 }
 
 /// One test on one target.
@@ -72,18 +83,23 @@ pub struct TestResult {
     pub test: String,
     /// Target name.
     pub target: String,
+    /// The verdict.
     pub outcome: Outcome,
 }
 
 /// Why the suite could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
+    /// The test directory could not be read.
     #[error("cannot read the test directory {path}: {source}")]
     ReadDir {
+        /// The directory.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The directory has no `.data` file.
     #[error("no .data files in {0}")]
     Empty(PathBuf),
 }

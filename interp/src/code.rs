@@ -7,6 +7,7 @@
 //! slots then start a fused sequence (see `crate::fuse`): one `Op` that does the work of the next
 //! two or three instructions. The slots it covers keep their own ops, for jumps into them.
 
+use crate::prelude::*;
 use xbpf_isa::exec::ExecConfig;
 use xbpf_isa::{
     AluOp, AtomicOp, ByteOrder, CallTarget, Instruction, JmpCond, LoadImmKind, MemSize, PacketMode,
@@ -285,7 +286,7 @@ pub(crate) struct Op {
     pub next: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Op>() == 16);
+const _: () = assert!(core::mem::size_of::<Op>() == 16);
 
 impl Op {
     pub(crate) fn new(kind: Kind) -> Op {

@@ -36,6 +36,28 @@
 //! - The interrupt flag is polled at every taken backward jump (reported at the jump's target),
 //!   at every local call (reported at the callee's entry) and before every helper call (at the
 //!   call).
+//!
+//! The crate builds without `std` (`default-features = false`), needing only `alloc` (and
+//! `Arc`, so a target with pointer-sized atomics); see the `std` feature in its manifest.
+//! 64-bit atomic instructions use host atomics where the target has 64-bit atomics: on a target
+//! without them (e.g. `thumbv7em-none-eabihf`) they are plain read-modify-writes, exactly right
+//! for the program itself (a run is single-threaded) but not atomic against other threads
+//! touching the same memory.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+/// The `alloc` names the `std` prelude would provide, for `no_std` builds.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::boxed::Box;
+    pub use alloc::format;
+    pub use alloc::string::String;
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
 
 mod code;
 mod fuse;
@@ -43,7 +65,8 @@ mod machine;
 mod memory;
 pub mod semantics;
 
-use std::sync::Arc;
+use crate::prelude::*;
+use alloc::sync::Arc;
 use xbpf_isa::exec::{Interrupt, STACK_SIZE, check_preparable};
 use xbpf_isa::{
     Engine, ExecConfig, ExecError, Executable, HelperTable, MemoryMap, PrepareError, Program,
@@ -117,8 +140,8 @@ pub struct InterpretedProgram {
     helper_memory: MemoryMap,
 }
 
-impl std::fmt::Debug for InterpretedProgram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for InterpretedProgram {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("InterpretedProgram")
             .field("slots", &self.code.ops.len())
             .field("fuel", &self.fuel)

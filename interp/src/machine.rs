@@ -4,6 +4,7 @@
 //! [`crate::code::RegIndex`] (so without bounds checks); calls keep their frames in a fixed-size
 //! array owned by the executable, so a run allocates nothing.
 
+use crate::prelude::*;
 use xbpf_isa::exec::{Interrupt, MAX_CALL_FRAMES, STACK_FRAME_SIZE};
 use xbpf_isa::{
     AluOp, AtomicOp, ByteOrder, ExecError, HelperTable, JmpCond, MemoryMap, RunInput, Width,

@@ -6,7 +6,9 @@
 //! writable region. The checks are overflow-safe for any address and size. Unaligned accesses
 //! are allowed. Only the final read or write of host memory is `unsafe`.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(target_has_atomic = "64")]
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU32, Ordering};
 use xbpf_isa::exec::STACK_SIZE;
 use xbpf_isa::{Access, AtomicOp, ExecError, Region};
 
@@ -224,7 +226,8 @@ impl<'a> Memory<'a> {
     }
 
     /// RFC 9669 §5.3 Atomic operations on 8 bytes at `addr`; returns the old value.
-    /// Same rules as [`Memory::atomic32`].
+    /// Same rules as [`Memory::atomic32`]; on a target without 64-bit atomics every access
+    /// takes the plain read-modify-write path of misaligned ones.
     pub fn atomic64(
         &self,
         pc: usize,
@@ -234,10 +237,11 @@ impl<'a> Memory<'a> {
         expected: u64,
     ) -> Result<u64, ExecError> {
         let ptr = self.locate(pc, addr, 8, Access::Write)?;
+        #[cfg(target_has_atomic = "64")]
         if ptr.cast::<AtomicU64>().is_aligned() {
             // SAFETY: as in `atomic32`, for 8 bytes aligned for `AtomicU64`.
             let atomic = unsafe { AtomicU64::from_ptr(ptr.cast()) };
-            Ok(match op {
+            return Ok(match op {
                 AtomicOp::Add => atomic.fetch_add(src, Ordering::SeqCst),
                 AtomicOp::Or => atomic.fetch_or(src, Ordering::SeqCst),
                 AtomicOp::And => atomic.fetch_and(src, Ordering::SeqCst),
@@ -249,16 +253,16 @@ impl<'a> Memory<'a> {
                         Ok(old) | Err(old) => old,
                     }
                 }
-            })
-        } else {
-            // Misaligned: a plain read-modify-write, as in `atomic32`.
-            // SAFETY: as in `load` and `store`.
-            let old = unsafe { ptr.cast::<u64>().read_unaligned() };
-            let new = semantics::atomic_update(op, old, src, expected);
-            // SAFETY: see above.
-            unsafe { ptr.cast::<u64>().write_unaligned(new) };
-            Ok(old)
+            });
         }
+        // Misaligned, or no 64-bit atomics on this target: a plain read-modify-write, as for
+        // misaligned bytes in `atomic32` (right for the program, which runs single-threaded).
+        // SAFETY: as in `load` and `store`.
+        let old = unsafe { ptr.cast::<u64>().read_unaligned() };
+        let new = semantics::atomic_update(op, old, src, expected);
+        // SAFETY: see above.
+        unsafe { ptr.cast::<u64>().write_unaligned(new) };
+        Ok(old)
     }
 }
 
@@ -266,5 +270,5 @@ impl<'a> Memory<'a> {
 /// (`RunInput` casts it to an address, which exposes its provenance).
 #[inline(always)]
 fn region_pointer(addr: u64) -> *mut u8 {
-    std::ptr::with_exposed_provenance_mut(addr as usize)
+    core::ptr::with_exposed_provenance_mut(addr as usize)
 }

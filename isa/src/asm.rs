@@ -100,46 +100,72 @@ pub struct AsmError {
 /// What is wrong with a line of assembly. Each variant holds the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AsmErrorKind {
+    /// No instruction has this mnemonic.
     #[error("invalid mnemonic `{0}`")]
     InvalidMnemonic(String),
+    /// The instruction has the wrong number of operands.
     #[error("`{mnemonic}` takes {expected} operand(s), found {found}")]
     OperandCount {
+        /// The mnemonic.
         mnemonic: String,
+        /// How many operands it takes.
         expected: &'static str,
+        /// How many the line has.
         found: usize,
     },
+    /// An operand that should be a register is not one.
     #[error("invalid register `{0}` (expected %r0 to %r10, or %r11 to %r15)")]
     InvalidRegister(String),
+    /// An operand that should be `[%rN+off]` is not.
     #[error("invalid memory operand `{0}` (expected [%rN], [%rN+off] or [%rN-off])")]
     BadMemoryOperand(String),
+    /// An operand that should be a number is not.
     #[error("invalid number `{0}` (expected decimal, or hex with 0x)")]
     InvalidNumber(String),
+    /// A hex number with a minus sign.
     #[error("negative hex number `{0}`: write negative values in decimal")]
     NegativeHex(String),
+    /// An offset that does not fit the 16-bit offset field.
     #[error("offset `{0}` is out of the 16-bit range (-32768 to 32767, or +0x0 to +0xffff)")]
     OffsetOutOfRange(String),
+    /// An immediate that does not fit the 32-bit imm field.
     #[error(
         "immediate `{0}` is out of the 32-bit range (-2147483648 to 2147483647, or 0x0 to 0xffffffff)"
     )]
     ImmediateOutOfRange(String),
+    /// An `lddw` constant that does not fit 64 bits.
     #[error("constant `{0}` is out of the 64-bit range")]
     ConstantOutOfRange(String),
+    /// A jump or call to a label no line defines.
     #[error("unknown label `{0}`")]
     UnknownLabel(String),
+    /// A label defined twice.
     #[error("label `{label}` is already defined on line {first_line}")]
-    DuplicateLabel { label: String, first_line: usize },
+    DuplicateLabel {
+        /// The label.
+        label: String,
+        /// The line of its first definition.
+        first_line: usize,
+    },
+    /// A label too far from the instruction referring to it.
     #[error("label `{label}` is {offset} slots away, too far for the {bits}-bit offset field")]
     LabelOutOfRange {
+        /// The label.
         label: String,
+        /// Its distance in slots.
         offset: i64,
+        /// The width of the offset field (16, or 32 for `ja32` and calls).
         bits: u32,
     },
+    /// A `call` mode other than helper, local or runtime.
     #[error("invalid call mode `{0}` (expected helper, local or runtime)")]
     InvalidCallMode(String),
+    /// An atomic operation the assembler does not know.
     #[error(
         "invalid atomic operation `{0}` (expected add, or, and, xor, xchg or cmpxchg, optionally with 32)"
     )]
     InvalidAtomicOp(String),
+    /// An `lddw` pseudo-source keyword the assembler does not know.
     #[error(
         "invalid lddw kind `{0}` (expected map_by_fd, map_value_by_fd, variable, code, map_by_index or map_value_by_index)"
     )]

@@ -24,7 +24,9 @@ pub const STACK_SIZE: usize = STACK_FRAME_SIZE * MAX_CALL_FRAMES;
 /// Whether an access reads or writes memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
+    /// A load (or the read of a helper).
     Read,
+    /// A store, an atomic operation, or the write of a helper.
     Write,
 }
 
@@ -149,8 +151,11 @@ impl MemoryMap {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{access} of {size} bytes at {addr:#x} is outside every region")]
 pub struct MemoryFault {
+    /// The first address of the access.
     pub addr: u64,
+    /// Its size in bytes.
     pub size: u64,
+    /// Whether it reads or writes.
     pub access: Access,
 }
 
@@ -417,30 +422,63 @@ impl<'a> RunInput<'a> {
 /// Why a run stopped without a result. Every variant names the pc where it happened.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
+    /// A load, store or atomic outside the stack and the run's regions (or a write to a
+    /// read-only region).
     #[error("instruction {pc}: {access} of {size} bytes at {addr:#x} is out of bounds")]
     OutOfBounds {
+        /// The accessing instruction.
         pc: usize,
+        /// Whether it reads or writes.
         access: Access,
+        /// The effective address.
         addr: u64,
+        /// The access size in bytes.
         size: u64,
     },
+    /// A local call when [`MAX_CALL_FRAMES`] frames are already active.
     #[error("instruction {pc}: call depth exceeds {MAX_CALL_FRAMES} frames")]
-    CallDepthExceeded { pc: usize },
+    CallDepthExceeded {
+        /// The call.
+        pc: usize,
+    },
+    /// The fuel left is less than the fuel block starting here.
     #[error("instruction {pc}: out of fuel")]
-    OutOfFuel { pc: usize },
+    OutOfFuel {
+        /// The start of the fuel block.
+        pc: usize,
+    },
+    /// The host set the interrupt flag.
     #[error("instruction {pc}: interrupted by the host")]
-    Interrupted { pc: usize },
+    Interrupted {
+        /// Where the engine noticed it.
+        pc: usize,
+    },
+    /// A `callx` whose register holds an id no helper has.
     #[error("instruction {pc}: no helper has id {id}")]
-    UnknownHelper { pc: usize, id: u64 },
+    UnknownHelper {
+        /// The call.
+        pc: usize,
+        /// The id the register held.
+        id: u64,
+    },
+    /// A helper returned an error.
     #[error("instruction {pc}: helper {id} ({name}) failed: {message}")]
     Helper {
+        /// The call.
         pc: usize,
+        /// The helper's id.
         id: u64,
+        /// The helper's name.
         name: String,
+        /// The helper's error.
         message: String,
     },
+    /// The program made a tail call, which the runtime (not the engine) carries out.
     #[error("instruction {pc}: tail call")]
-    TailCall { pc: usize },
+    TailCall {
+        /// The call.
+        pc: usize,
+    },
 }
 
 impl ExecError {
@@ -461,17 +499,30 @@ impl ExecError {
 /// Why an engine cannot prepare a program.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PrepareError {
+    /// A `call` of a helper the configuration does not have.
     #[error("instruction {pc}: no helper has id {id}")]
-    UnknownHelper { pc: usize, id: i64 },
+    UnknownHelper {
+        /// The call.
+        pc: usize,
+        /// The helper id.
+        id: i64,
+    },
+    /// An instruction the engine cannot run (a kfunc call, an unresolved `lddw`, ...).
     #[error("instruction {pc}: {what} is not supported by the {engine} engine")]
     Unsupported {
+        /// The instruction.
         pc: usize,
+        /// The engine's name.
         engine: &'static str,
+        /// What it cannot run.
         what: String,
     },
+    /// The engine failed for a reason of its own (executable memory, say).
     #[error("{engine} engine: {message}")]
     Engine {
+        /// The engine's name.
         engine: &'static str,
+        /// What failed.
         message: String,
     },
 }

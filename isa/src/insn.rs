@@ -94,72 +94,128 @@ pub fn slots_to_bytes(slots: &[Insn]) -> Vec<u8> {
 /// Opcode field values (RFC 9669 sections 3 to 5).
 pub mod op {
     // Instruction classes (section 3.1).
+    /// Class `LD`: `lddw` and the legacy packet loads.
     pub const CLASS_LD: u8 = 0x00;
+    /// Class `LDX`: loads into a register.
     pub const CLASS_LDX: u8 = 0x01;
+    /// Class `ST`: stores of an immediate.
     pub const CLASS_ST: u8 = 0x02;
+    /// Class `STX`: stores of a register, and atomics.
     pub const CLASS_STX: u8 = 0x03;
+    /// Class `ALU`: 32-bit arithmetic.
     pub const CLASS_ALU: u8 = 0x04;
+    /// Class `JMP`: 64-bit jumps, calls and exit.
     pub const CLASS_JMP: u8 = 0x05;
+    /// Class `JMP32`: 32-bit jumps.
     pub const CLASS_JMP32: u8 = 0x06;
+    /// Class `ALU64`: 64-bit arithmetic.
     pub const CLASS_ALU64: u8 = 0x07;
 
     // Source bit for ALU and JMP classes (section 4).
+    /// Source `K`: the immediate is the operand.
     pub const SRC_K: u8 = 0x00;
+    /// Source `X`: the src register is the operand.
     pub const SRC_X: u8 = 0x08;
 
     // ALU operation codes, upper 4 bits (section 4.1).
+    /// `dst += src`.
     pub const ALU_ADD: u8 = 0x00;
+    /// `dst -= src`.
     pub const ALU_SUB: u8 = 0x10;
+    /// `dst *= src`.
     pub const ALU_MUL: u8 = 0x20;
+    /// `dst /= src` (unsigned; signed with offset 1).
     pub const ALU_DIV: u8 = 0x30;
+    /// `dst
+    /// = src`.
     pub const ALU_OR: u8 = 0x40;
+    /// `dst &= src`.
     pub const ALU_AND: u8 = 0x50;
+    /// `dst <<= src`.
     pub const ALU_LSH: u8 = 0x60;
+    /// `dst >>= src` (logical).
     pub const ALU_RSH: u8 = 0x70;
+    /// `dst = -dst`.
     pub const ALU_NEG: u8 = 0x80;
+    /// `dst %= src` (unsigned; signed with offset 1).
     pub const ALU_MOD: u8 = 0x90;
+    /// `dst ^= src`.
     pub const ALU_XOR: u8 = 0xa0;
+    /// `dst = src` (sign-extending with offset 8, 16 or 32).
     pub const ALU_MOV: u8 = 0xb0;
+    /// `dst >>= src` (arithmetic).
     pub const ALU_ARSH: u8 = 0xc0;
+    /// Byte swap (`le`, `be`; `bswap` in the ALU64 class).
     pub const ALU_END: u8 = 0xd0;
 
     // Jump operation codes, upper 4 bits (section 4.3).
+    /// Unconditional jump.
     pub const JMP_JA: u8 = 0x00;
+    /// Jump if `dst == src`.
     pub const JMP_JEQ: u8 = 0x10;
+    /// Jump if `dst > src` (unsigned).
     pub const JMP_JGT: u8 = 0x20;
+    /// Jump if `dst >= src` (unsigned).
     pub const JMP_JGE: u8 = 0x30;
+    /// Jump if `dst & src != 0`.
     pub const JMP_JSET: u8 = 0x40;
+    /// Jump if `dst != src`.
     pub const JMP_JNE: u8 = 0x50;
+    /// Jump if `dst > src` (signed).
     pub const JMP_JSGT: u8 = 0x60;
+    /// Jump if `dst >= src` (signed).
     pub const JMP_JSGE: u8 = 0x70;
+    /// Call a helper, a local function or a kfunc.
     pub const JMP_CALL: u8 = 0x80;
+    /// Return from the function (or end the program).
     pub const JMP_EXIT: u8 = 0x90;
+    /// Jump if `dst < src` (unsigned).
     pub const JMP_JLT: u8 = 0xa0;
+    /// Jump if `dst <= src` (unsigned).
     pub const JMP_JLE: u8 = 0xb0;
+    /// Jump if `dst < src` (signed).
     pub const JMP_JSLT: u8 = 0xc0;
+    /// Jump if `dst <= src` (signed).
     pub const JMP_JSLE: u8 = 0xd0;
 
     // Load/store size (section 5.1).
+    /// 4 bytes.
     pub const SIZE_W: u8 = 0x00;
+    /// 2 bytes.
     pub const SIZE_H: u8 = 0x08;
+    /// 1 byte.
     pub const SIZE_B: u8 = 0x10;
+    /// 8 bytes.
     pub const SIZE_DW: u8 = 0x18;
 
     // Load/store mode (section 5.1).
+    /// 64-bit immediate (`lddw`).
     pub const MODE_IMM: u8 = 0x00;
+    /// Legacy packet load at an absolute offset.
     pub const MODE_ABS: u8 = 0x20;
+    /// Legacy packet load at a register plus an offset.
     pub const MODE_IND: u8 = 0x40;
+    /// Regular load or store.
     pub const MODE_MEM: u8 = 0x60;
+    /// Sign-extending load.
     pub const MODE_MEMSX: u8 = 0x80;
+    /// Atomic operation.
     pub const MODE_ATOMIC: u8 = 0xc0;
 
     // Atomic operations, in the imm field (section 5.3).
+    /// Atomic add.
     pub const ATOMIC_ADD: i32 = 0x00;
+    /// Atomic or.
     pub const ATOMIC_OR: i32 = 0x40;
+    /// Atomic and.
     pub const ATOMIC_AND: i32 = 0x50;
+    /// Atomic exclusive or.
     pub const ATOMIC_XOR: i32 = 0xa0;
+    /// Flag: the operation also loads the old value into src.
     pub const ATOMIC_FETCH: i32 = 0x01;
+    /// Atomic exchange.
     pub const ATOMIC_XCHG: i32 = 0xe0 | ATOMIC_FETCH;
+    /// Atomic compare-and-exchange (with r0).
     pub const ATOMIC_CMPXCHG: i32 = 0xf0 | ATOMIC_FETCH;
 
     /// `lddw` opcode (LD | IMM | DW).

@@ -82,19 +82,34 @@ pub enum Source {
 /// even though they share the opcode with their unsigned forms (offset 1 selects them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AluOp {
+    /// `dst += src`
     Add,
+    /// `dst -= src`
     Sub,
+    /// `dst *= src`
     Mul,
+    /// `dst /= src`, unsigned (division by zero gives 0).
     Div,
+    /// `dst /= src`, signed (v4; division by zero gives 0).
     SDiv,
+    /// `dst
+    /// = src`
     Or,
+    /// `dst &= src`
     And,
+    /// `dst <<= src` (count masked to the width).
     Lsh,
+    /// `dst >>= src`, logical (count masked to the width).
     Rsh,
+    /// `dst %= src`, unsigned (modulo zero leaves dst).
     Mod,
+    /// `dst %= src`, signed (v4; modulo zero leaves dst).
     SMod,
+    /// `dst ^= src`
     Xor,
+    /// `dst = src`
     Mov,
+    /// `dst >>= src`, arithmetic (count masked to the width).
     Arsh,
 }
 
@@ -170,9 +185,13 @@ pub enum ByteOrder {
 /// Memory access size (RFC 9669 section 5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemSize {
+    /// 1 byte.
     B,
+    /// 2 bytes (half word).
     H,
+    /// 4 bytes (word).
     W,
+    /// 8 bytes (double word).
     DW,
 }
 
@@ -219,16 +238,27 @@ impl MemSize {
 /// Conditions of conditional jumps (RFC 9669 section 4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JmpCond {
+    /// `dst == src`
     Eq,
+    /// `dst > src`, unsigned.
     Gt,
+    /// `dst >= src`, unsigned.
     Ge,
+    /// `dst & src != 0`
     Set,
+    /// `dst != src`
     Ne,
+    /// `dst > src`, signed.
     Sgt,
+    /// `dst >= src`, signed.
     Sge,
+    /// `dst < src`, unsigned.
     Lt,
+    /// `dst <= src`, unsigned.
     Le,
+    /// `dst < src`, signed.
     Slt,
+    /// `dst <= src`, signed.
     Sle,
 }
 
@@ -326,9 +356,14 @@ impl JmpCond {
 /// Atomic read-modify-write operations (RFC 9669 section 5.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AtomicOp {
+    /// `*addr += src`
     Add,
+    /// `*addr
+    /// = src`
     Or,
+    /// `*addr &= src`
     And,
+    /// `*addr ^= src`
     Xor,
     /// Exchange: always fetches.
     Xchg,
@@ -423,70 +458,117 @@ pub enum CallTarget {
 pub enum Instruction {
     /// `dst = dst OP src` (`dst = src` for `Mov`).
     Alu {
+        /// 32- or 64-bit operation.
         width: Width,
+        /// The operation.
         op: AluOp,
+        /// The destination (and first operand) register.
         dst: Reg,
+        /// The second operand.
         src: Source,
     },
     /// `dst = -dst`.
-    Neg { width: Width, dst: Reg },
+    Neg {
+        /// 32- or 64-bit operation.
+        width: Width,
+        /// The register negated.
+        dst: Reg,
+    },
     /// `dst = sign_extend(low from_bits of src)` (v4 `movsx`).
     MovSx {
+        /// The width of the result (32-bit results are zero-extended).
         width: Width,
+        /// The destination register.
         dst: Reg,
+        /// The source register.
         src: Reg,
+        /// How many low bits of src are sign-extended: 8, 16 or 32.
         from_bits: u8,
     },
     /// Byte order conversion of the low `bits` of dst.
     Endian {
+        /// The conversion.
         order: ByteOrder,
+        /// How many low bits are converted: 16, 32 or 64.
         bits: u8,
+        /// The register converted.
         dst: Reg,
     },
     /// `dst = imm64` (two slots); for non-`Imm` kinds the value is resolved by a loader.
     LoadImm64 {
+        /// The destination register.
         dst: Reg,
+        /// What the immediate means (the src field's pseudo-source).
         kind: LoadImmKind,
+        /// The 64-bit immediate (the two slots' imm fields).
         imm: u64,
     },
     /// `dst = *(size *)(src + off)`, sign-extended when `sign_extend`.
     Load {
+        /// The access size.
         size: MemSize,
+        /// Whether the loaded value is sign-extended (v4 `ldxs*`) instead of zero-extended.
         sign_extend: bool,
+        /// The destination register.
         dst: Reg,
+        /// The base address register.
         src: Reg,
+        /// The offset added to the base address.
         off: i16,
     },
     /// `*(size *)(dst + off) = src`.
     Store {
+        /// The access size.
         size: MemSize,
+        /// The base address register.
         dst: Reg,
+        /// The offset added to the base address.
         off: i16,
+        /// The value stored: a register (`stx`) or the immediate (`st`).
         src: Source,
     },
     /// Atomic read-modify-write of `*(width *)(dst + off)` with src.
     Atomic {
+        /// 4 or 8 bytes.
         width: Width,
+        /// The operation.
         op: AtomicOp,
+        /// Whether the old value is loaded into src (always for `Xchg` and `CmpXchg`).
         fetch: bool,
+        /// The base address register.
         dst: Reg,
+        /// The operand register (and the destination of fetched values).
         src: Reg,
+        /// The offset added to the base address.
         off: i16,
     },
     /// Legacy packet load into r0, in network byte order converted to host order.
     LoadPacket {
+        /// The access size (1, 2 or 4 bytes).
         size: MemSize,
+        /// Absolute or register-relative.
         mode: PacketMode,
+        /// The packet offset (added to the register for `Ind`).
         imm: i32,
     },
     /// Unconditional jump by `off` slots (`ja`, offset field) or `imm` slots (`ja32`).
-    Ja { off: i32, long: bool },
+    Ja {
+        /// The jump offset, in slots from the next instruction.
+        off: i32,
+        /// Whether this is `ja32` (offset in the imm field, JMP32 class).
+        long: bool,
+    },
     /// Conditional jump to pc + 1 + off.
     Jump {
+        /// 32-bit (JMP32) or 64-bit comparison.
         width: Width,
+        /// The condition.
         cond: JmpCond,
+        /// The first operand.
         dst: Reg,
+        /// The second operand.
         src: Source,
+        /// The jump offset, in slots from the next instruction.
         off: i16,
     },
     /// `call` (helper, local function or kfunc).
@@ -500,19 +582,28 @@ pub enum Instruction {
 /// Why a slot does not decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// No instruction has this opcode.
     #[error("unknown opcode {0:#04x}")]
     UnknownOpcode(u8),
+    /// A field has a value the opcode does not allow.
     #[error("opcode {opcode:#04x}: {field} must be {expected} (is {value})")]
     BadField {
+        /// The opcode.
         opcode: u8,
+        /// The field's name (`src`, `off`, `imm`, ...).
         field: &'static str,
+        /// Its value.
         value: i64,
+        /// What the opcode allows there.
         expected: &'static str,
     },
+    /// A register number above 10.
     #[error("register r{0} does not exist (r0 to r10)")]
     BadRegister(u8),
+    /// The program ends in the middle of an `lddw`.
     #[error("lddw is missing its second slot")]
     TruncatedLddw,
+    /// The second slot of an `lddw` has fields other than imm set.
     #[error("second slot of lddw must have only its imm set")]
     BadLddwSecondSlot,
 }

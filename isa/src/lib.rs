@@ -9,6 +9,7 @@
 //! embedded hosts can use it with the interpreter.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 

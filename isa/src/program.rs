@@ -11,37 +11,70 @@ use alloc::collections::BTreeSet;
 /// Why a program is not valid. Every variant names the instruction (slot index, `pc`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
+    /// No instruction at all.
     #[error("the program is empty")]
     Empty,
+    /// The bytes are not a whole number of 8-byte slots.
     #[error("the program is {len} bytes long, not a multiple of 8 ({trailing} trailing bytes)")]
-    PartialSlot { len: usize, trailing: usize },
+    PartialSlot {
+        /// The length in bytes.
+        len: usize,
+        /// The bytes after the last whole slot.
+        trailing: usize,
+    },
+    /// More slots than the limit.
     #[error("the program has {len} instructions, more than the limit of {limit}")]
-    TooLong { len: usize, limit: usize },
+    TooLong {
+        /// The number of slots.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A slot that does not decode.
     #[error("instruction {pc}: {source}")]
     Decode {
+        /// The slot.
         pc: usize,
+        /// Why it does not decode.
         #[source]
         source: DecodeError,
     },
+    /// An instruction that writes r10.
     #[error("instruction {pc}: writes r10, which is read-only")]
-    WritesFramePointer { pc: usize },
+    WritesFramePointer {
+        /// The instruction.
+        pc: usize,
+    },
+    /// A jump or local call to a pc outside the program.
     #[error("instruction {pc}: {what} target {target} is outside the program (0 to {last})")]
     TargetOutOfRange {
+        /// The jump or call.
         pc: usize,
+        /// `jump` or `call`.
         what: &'static str,
+        /// The target pc.
         target: i64,
+        /// The last valid pc.
         last: usize,
     },
+    /// A jump or local call into the middle of an `lddw`.
     #[error("instruction {pc}: {what} target {target} is the second slot of the lddw at {}", target - 1)]
     TargetInsideLddw {
+        /// The jump or call.
         pc: usize,
+        /// `jump` or `call`.
         what: &'static str,
+        /// The target pc.
         target: usize,
     },
+    /// The last instruction can fall through past the end of the program.
     #[error(
         "instruction {pc}: execution can fall off the end of the program (last instruction is not exit or ja)"
     )]
-    FallsOffEnd { pc: usize },
+    FallsOffEnd {
+        /// The last instruction.
+        pc: usize,
+    },
 }
 
 /// Largest program accepted by default: Linux's limit for privileged programs.

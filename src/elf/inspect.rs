@@ -8,8 +8,11 @@ use super::raw::{RawObject, SymbolKind};
 /// One section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectionInfo {
+    /// Its index in the section table.
     pub index: usize,
+    /// Its name.
     pub name: String,
+    /// Its size in bytes.
     pub size: u64,
     /// What the loader uses it for: `program`, `maps`, `btf-maps`, `data`, `rodata`,
     /// `license`, `version` or `other`.
@@ -19,11 +22,15 @@ pub struct SectionInfo {
 /// One symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SymbolInfo {
+    /// Its index in the symbol table.
     pub index: usize,
+    /// Its name.
     pub name: String,
     /// Defining section's name; `None` for undefined or absolute symbols.
     pub section: Option<String>,
+    /// Its value (for symbols in a section, the offset in it).
     pub value: u64,
+    /// Its size in bytes.
     pub size: u64,
     /// `notype`, `object`, `func`, `section`, `file` or `other`.
     pub kind: &'static str,
@@ -34,17 +41,22 @@ pub struct SymbolInfo {
 pub struct RelocationInfo {
     /// The section it applies to.
     pub section: String,
+    /// The byte offset it patches in that section.
     pub offset: u64,
     /// `R_BPF_64_64`, `R_BPF_64_32`, ... or the number.
     pub kind: String,
+    /// The name of the symbol it refers to.
     pub symbol: String,
 }
 
 /// The tables of an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inspection {
+    /// Every section, in table order.
     pub sections: Vec<SectionInfo>,
+    /// Every symbol, in table order.
     pub symbols: Vec<SymbolInfo>,
+    /// Every relocation of every relocation section.
     pub relocations: Vec<RelocationInfo>,
 }
 

@@ -24,40 +24,75 @@ use xbpf_isa::{
 
 /// Helper ids (Linux `enum bpf_func_id`).
 pub mod id {
+    /// `bpf_map_lookup_elem`.
     pub const MAP_LOOKUP_ELEM: u32 = 1;
+    /// `bpf_map_update_elem`.
     pub const MAP_UPDATE_ELEM: u32 = 2;
+    /// `bpf_map_delete_elem`.
     pub const MAP_DELETE_ELEM: u32 = 3;
+    /// `bpf_probe_read`.
     pub const PROBE_READ: u32 = 4;
+    /// `bpf_ktime_get_ns`.
     pub const KTIME_GET_NS: u32 = 5;
+    /// `bpf_trace_printk`.
     pub const TRACE_PRINTK: u32 = 6;
+    /// `bpf_get_prandom_u32`.
     pub const GET_PRANDOM_U32: u32 = 7;
+    /// `bpf_get_smp_processor_id`.
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+    /// `bpf_tail_call`.
     pub const TAIL_CALL: u32 = 12;
+    /// `bpf_get_current_pid_tgid`.
     pub const GET_CURRENT_PID_TGID: u32 = 14;
+    /// `bpf_get_current_uid_gid`.
     pub const GET_CURRENT_UID_GID: u32 = 15;
+    /// `bpf_get_current_comm`.
     pub const GET_CURRENT_COMM: u32 = 16;
+    /// `bpf_perf_event_output`.
     pub const PERF_EVENT_OUTPUT: u32 = 25;
+    /// `bpf_redirect_map`.
     pub const REDIRECT_MAP: u32 = 51;
+    /// `bpf_csum_diff`.
     pub const CSUM_DIFF: u32 = 28;
+    /// `bpf_get_numa_node_id`.
     pub const GET_NUMA_NODE_ID: u32 = 42;
+    /// `bpf_probe_read_str`.
     pub const PROBE_READ_STR: u32 = 45;
+    /// `bpf_map_push_elem`.
     pub const MAP_PUSH_ELEM: u32 = 87;
+    /// `bpf_map_pop_elem`.
     pub const MAP_POP_ELEM: u32 = 88;
+    /// `bpf_map_peek_elem`.
     pub const MAP_PEEK_ELEM: u32 = 89;
+    /// `bpf_probe_read_user`.
     pub const PROBE_READ_USER: u32 = 112;
+    /// `bpf_probe_read_kernel`.
     pub const PROBE_READ_KERNEL: u32 = 113;
+    /// `bpf_probe_read_user_str`.
     pub const PROBE_READ_USER_STR: u32 = 114;
+    /// `bpf_probe_read_kernel_str`.
     pub const PROBE_READ_KERNEL_STR: u32 = 115;
+    /// `bpf_jiffies64`.
     pub const JIFFIES64: u32 = 118;
+    /// `bpf_ktime_get_boot_ns`.
     pub const KTIME_GET_BOOT_NS: u32 = 125;
+    /// `bpf_ringbuf_output`.
     pub const RINGBUF_OUTPUT: u32 = 130;
+    /// `bpf_ringbuf_reserve`.
     pub const RINGBUF_RESERVE: u32 = 131;
+    /// `bpf_ringbuf_submit`.
     pub const RINGBUF_SUBMIT: u32 = 132;
+    /// `bpf_ringbuf_discard`.
     pub const RINGBUF_DISCARD: u32 = 133;
+    /// `bpf_ringbuf_query`.
     pub const RINGBUF_QUERY: u32 = 134;
+    /// `bpf_ktime_get_coarse_ns`.
     pub const KTIME_GET_COARSE_NS: u32 = 160;
+    /// `bpf_snprintf`.
     pub const SNPRINTF: u32 = 165;
+    /// `bpf_loop`.
     pub const LOOP: u32 = 181;
+    /// `bpf_ktime_get_tai_ns`.
     pub const KTIME_GET_TAI_NS: u32 = 208;
 }
 
@@ -145,7 +180,9 @@ impl Callbacks {
 /// The state helpers close over.
 #[derive(Clone)]
 pub struct HelperEnv {
+    /// The maps programs refer to by handle.
     pub maps: Arc<MapRegistry>,
+    /// The task identity, trace output and probe regions.
     pub host: Arc<HostInfo>,
     /// Weak: callback executables hold the helper table, which holds this.
     pub callbacks: Weak<Callbacks>,

@@ -10,14 +10,21 @@ const MAX_STRING: usize = 4096;
 /// Why a format could not be rendered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// More conversions than arguments; the number of arguments.
     #[error("format has more conversions than the {0} arguments given")]
     TooFewArguments(usize),
+    /// A conversion character outside the subset.
     #[error("unsupported conversion `%{0}`")]
     Unsupported(char),
+    /// The format ends in the middle of a conversion.
     #[error("format ends inside a conversion")]
     Truncated,
+    /// A `%s` argument that does not point to readable memory.
     #[error("%s argument {addr:#x} is not readable memory")]
-    BadString { addr: u64 },
+    BadString {
+        /// The argument.
+        addr: u64,
+    },
 }
 
 #[derive(Default)]

@@ -13,7 +13,9 @@ pub const XDP_REDIRECT: u64 = 4;
 /// Where the last run redirected its packet: a redirect map and the key of its entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Redirect {
+    /// The redirect map (devmap, cpumap, xskmap).
     pub map: MapId,
+    /// The key of the entry the packet goes to.
     pub key: u32,
 }
 

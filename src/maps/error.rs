@@ -3,32 +3,59 @@
 /// A failed map operation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
+    /// The key is not in the map (or the queue or stack is empty).
     #[error("no such element")]
     NotFound,
+    /// An update with `BPF_NOEXIST` of a key that is present.
     #[error("the element already exists")]
     Exists,
+    /// The map holds `max_entries` elements already.
     #[error("the map is full")]
     Full,
+    /// A key or value buffer of the wrong size.
     #[error("{what} is {found} bytes, the map expects {expected}")]
     WrongSize {
+        /// `key` or `value`.
         what: &'static str,
+        /// The size the map has.
         expected: usize,
+        /// The size given.
         found: usize,
     },
+    /// An array index at or past `max_entries`.
     #[error("index {index} is outside the map ({max_entries} entries)")]
-    IndexOutOfRange { index: u32, max_entries: u32 },
+    IndexOutOfRange {
+        /// The index.
+        index: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+    /// Update flags that are not `BPF_ANY`, `BPF_NOEXIST` or `BPF_EXIST` (or not allowed here).
     #[error("invalid flags {0:#x}")]
     InvalidFlags(u64),
+    /// An operation the map type does not have (deleting from an array, say).
     #[error("{0} is not supported by this map type")]
     Unsupported(&'static str),
+    /// A definition that cannot make a map (zero sizes, say).
     #[error("invalid map definition `{name}`: {reason}")]
-    InvalidDefinition { name: String, reason: String },
+    InvalidDefinition {
+        /// The map's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A map whose memory would exceed the runtime's limit.
     #[error("map `{name}` needs {bytes} bytes, more than the limit of {limit}")]
     TooLarge {
+        /// The map's name.
         name: String,
+        /// The memory it needs.
         bytes: u64,
+        /// The limit.
         limit: u64,
     },
+    /// A value stored in a map of references (program array, map-in-map) or a record pointer
+    /// that names nothing usable; what it should name.
     #[error("the value does not name a usable {0}")]
     BadReference(&'static str),
 }

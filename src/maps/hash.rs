@@ -50,6 +50,8 @@ pub struct HashStore {
 }
 
 impl HashStore {
+    /// Storage for `max_entries` elements of `cpus` values of `stride` bytes each, in `arena`;
+    /// with `lru`, a full map evicts its least recently used element instead of failing.
     pub fn new(arena: Arena, max_entries: usize, stride: usize, cpus: usize, lru: bool) -> Self {
         HashStore {
             arena,
@@ -61,6 +63,7 @@ impl HashStore {
         }
     }
 
+    /// The memory holding the values.
     pub fn arena(&self) -> &Arena {
         &self.arena
     }
@@ -127,6 +130,7 @@ impl HashStore {
         Ok(())
     }
 
+    /// Removes `key` (its slot is reused by a later insertion).
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         let mut state = self.state();
         let slot = state.index.remove(key).ok_or(MapError::NotFound)?;
@@ -145,14 +149,17 @@ impl HashStore {
             .collect()
     }
 
+    /// The number of elements.
     pub fn len(&self) -> usize {
         self.state().index.len()
     }
 
+    /// Whether there is no element.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The bytes of one value (one CPU's copy for per-CPU maps).
     pub fn stride(&self) -> usize {
         self.stride
     }

@@ -195,10 +195,12 @@ impl Map {
         })
     }
 
+    /// The definition the map was created from.
     pub fn spec(&self) -> &MapSpec {
         &self.spec
     }
 
+    /// The map's type.
     pub fn map_type(&self) -> MapType {
         self.spec.map_type
     }

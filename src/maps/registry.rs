@@ -34,6 +34,7 @@ pub struct MapRegistry {
 }
 
 impl MapRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         MapRegistry::default()
     }
@@ -61,6 +62,7 @@ impl MapRegistry {
         self.maps.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether there is no map.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -46,13 +46,17 @@ pub struct RingBuf {
     state: Mutex<State>,
 }
 
-/// `BPF_RB_*` query selectors.
+/// `BPF_RB_AVAIL_DATA` (`bpf_ringbuf_query`): bytes not yet consumed.
 pub const RB_AVAIL_DATA: u64 = 0;
+/// `BPF_RB_RING_SIZE`: the size of the data area.
 pub const RB_RING_SIZE: u64 = 1;
+/// `BPF_RB_CONS_POS`: the consumer position.
 pub const RB_CONS_POS: u64 = 2;
+/// `BPF_RB_PROD_POS`: the producer position.
 pub const RB_PROD_POS: u64 = 3;
 
 impl RingBuf {
+    /// A ring buffer whose data area is `arena`.
     pub fn new(arena: Arena) -> RingBuf {
         let size = arena.len() as u64;
         RingBuf {
@@ -62,6 +66,7 @@ impl RingBuf {
         }
     }
 
+    /// The data area.
     pub fn arena(&self) -> &Arena {
         &self.arena
     }

@@ -7,38 +7,71 @@ use std::fmt;
 /// Linux map types (`enum bpf_map_type`), by their ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MapType {
+    /// `BPF_MAP_TYPE_HASH` (1).
     Hash,
+    /// `BPF_MAP_TYPE_ARRAY` (2).
     Array,
+    /// `BPF_MAP_TYPE_PROG_ARRAY` (3).
     ProgArray,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
     PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
     PercpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
     PercpuArray,
+    /// `BPF_MAP_TYPE_STACK_TRACE` (7).
     StackTrace,
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY` (8).
     CgroupArray,
+    /// `BPF_MAP_TYPE_LRU_HASH` (9).
     LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
     LruPercpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
     LpmTrie,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
     ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
     HashOfMaps,
+    /// `BPF_MAP_TYPE_DEVMAP` (14).
     Devmap,
+    /// `BPF_MAP_TYPE_SOCKMAP` (15).
     Sockmap,
+    /// `BPF_MAP_TYPE_CPUMAP` (16).
     Cpumap,
+    /// `BPF_MAP_TYPE_XSKMAP` (17).
     Xskmap,
+    /// `BPF_MAP_TYPE_SOCKHASH` (18).
     Sockhash,
+    /// `BPF_MAP_TYPE_CGROUP_STORAGE` (19).
     CgroupStorage,
+    /// `BPF_MAP_TYPE_REUSEPORT_SOCKARRAY` (20).
     ReuseportSockarray,
+    /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE` (21).
     PercpuCgroupStorage,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
     Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
     Stack,
+    /// `BPF_MAP_TYPE_SK_STORAGE` (24).
     SkStorage,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH` (25).
     DevmapHash,
+    /// `BPF_MAP_TYPE_STRUCT_OPS` (26).
     StructOps,
+    /// `BPF_MAP_TYPE_RINGBUF` (27).
     Ringbuf,
+    /// `BPF_MAP_TYPE_INODE_STORAGE` (28).
     InodeStorage,
+    /// `BPF_MAP_TYPE_TASK_STORAGE` (29).
     TaskStorage,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
     BloomFilter,
+    /// `BPF_MAP_TYPE_USER_RINGBUF` (31).
     UserRingbuf,
+    /// `BPF_MAP_TYPE_CGRP_STORAGE` (32).
     CgrpStorage,
+    /// `BPF_MAP_TYPE_ARENA` (33).
     Arena,
     /// An id this version does not know.
     Unknown(u32),
@@ -169,17 +202,28 @@ pub enum SlotTarget {
     /// Another map of the same object, by index.
     Map(usize),
     /// A program of the same object: (section, function).
-    Program { section: String, function: String },
+    Program {
+        /// The program's section.
+        section: String,
+        /// The program's function.
+        function: String,
+    },
 }
 
 /// The description of a map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapSpec {
+    /// The map's name (its symbol, or the section name for global data).
     pub name: String,
+    /// The map's type.
     pub map_type: MapType,
+    /// Key size in bytes.
     pub key_size: u32,
+    /// Value size in bytes.
     pub value_size: u32,
+    /// The most elements the map holds.
     pub max_entries: u32,
+    /// `BPF_F_*` flags.
     pub flags: u32,
     /// For map-in-map: the definition every inner map must match.
     pub inner: Option<Box<MapSpec>>,
@@ -187,6 +231,7 @@ pub struct MapSpec {
     pub initial_data: Option<Vec<u8>>,
     /// For map-in-map and program arrays: slots filled at creation (`.values = { ... }`).
     pub initial_slots: Vec<(u32, SlotTarget)>,
+    /// Where the definition came from.
     pub origin: MapOrigin,
 }
 

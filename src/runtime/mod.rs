@@ -67,52 +67,92 @@ impl Default for RuntimeConfig {
 /// Why loading, preparing or running failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The ELF object does not load.
     #[error(transparent)]
     Elf(#[from] ElfError),
+    /// A map cannot be created or initialised.
     #[error("map `{name}`: {source}")]
     Map {
+        /// The map's name.
         name: String,
+        /// Why.
         #[source]
         source: MapError,
     },
+    /// The object has no such program.
     #[error("no program `{function}` in section `{section}`")]
-    NoSuchProgram { section: String, function: String },
+    NoSuchProgram {
+        /// The section asked for.
+        section: String,
+        /// The function asked for.
+        function: String,
+    },
+    /// No map has this id in the runtime.
     #[error("no map has id {0}")]
     NoSuchMap(MapId),
+    /// No program has this id in the runtime.
     #[error("no program has id {0}")]
     NoSuchProgramId(ProgramId),
+    /// A reference the loader resolves (a callback, a context rewrite) cannot be resolved.
     #[error("instruction {pc}: {message}")]
-    Resolve { pc: usize, message: String },
+    Resolve {
+        /// The instruction.
+        pc: usize,
+        /// Why.
+        message: String,
+    },
+    /// The bytecode does not validate.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// A call of a helper the runtime does not provide.
     #[error(
         "instruction {pc}: helper {id}{} is not available in this runtime",
         name.map(|n| format!(" (bpf_{n})")).unwrap_or_default()
     )]
     UnknownHelper {
+        /// The call.
         pc: usize,
+        /// The helper id.
         id: i64,
+        /// Linux's name for it (without `bpf_`), when it is a Linux helper.
         name: Option<&'static str>,
     },
+    /// The engine cannot prepare the program.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// The run failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// `load_program_verified`: the verifier rejected the program.
     #[error(
         "the verifier rejected {section}/{function}:\n{}",
         xbpf_verifier::diagnostics::text::render(rejection)
     )]
     Rejected {
+        /// The program's section.
         section: String,
+        /// The program's function.
         function: String,
+        /// Why it was rejected.
         rejection: Box<xbpf_verifier::Rejection>,
     },
+    /// A run ended with a tail call but no target program was recorded.
     #[error("a helper ended the run with a tail call but named no target program")]
     TailCallWithoutTarget,
+    /// A packet pointer field of the program type lies outside the context given to the run.
     #[error("packet pointer field at ctx offset {offset} does not fit the context")]
-    PacketField { offset: usize },
+    PacketField {
+        /// The field's offset in the context.
+        offset: usize,
+    },
+    /// A packet address too large for a 4-byte context field.
     #[error("packet address {addr:#x} does not fit the {width}-byte context field")]
-    PacketAddressTooWide { addr: u64, width: usize },
+    PacketAddressTooWide {
+        /// The address.
+        addr: u64,
+        /// The field's width in bytes.
+        width: usize,
+    },
 }
 
 /// Where a context holds pointers to the packet (filled in with real addresses per run).
@@ -194,6 +234,7 @@ pub struct ContextShadow {
     pub ctx_size: usize,
     /// Size of the extended context.
     pub total: usize,
+    /// Where the packet pointers go in the extended context.
     pub fields: PacketFields,
 }
 
@@ -267,6 +308,7 @@ impl Runtime {
         Runtime::with_config(engine, RuntimeConfig::default())
     }
 
+    /// A runtime on `engine` with `config`.
     pub fn with_config(engine: Box<dyn Engine>, config: RuntimeConfig) -> Runtime {
         let host = Arc::new(HostInfo::new(config.cpus));
         Runtime {
@@ -281,6 +323,7 @@ impl Runtime {
         }
     }
 
+    /// The runtime's configuration.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
     }

@@ -2,16 +2,20 @@
 //! target), each a petgraph graph of basic blocks with fall-through and taken edges, and its
 //! weak topological order.
 
+use crate::prelude::*;
+
 use crate::wto::{self, WtoElement};
+use alloc::collections::BTreeMap;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
-use std::collections::{BTreeMap, HashMap};
 use xbpf_isa::{Instruction, Program};
 
 /// A maximal straight-line run of instructions `[start, end)` (pcs; an `lddw` counts two).
 /// Calls do not end blocks: the analysis runs callees in the middle of a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {
+    /// The pc of the first instruction.
     pub start: usize,
+    /// The pc after the last instruction (the next block's start).
     pub end: usize,
     /// The pc of the last instruction.
     pub last: usize,
@@ -29,12 +33,17 @@ pub enum EdgeKind {
 /// One function: the blocks between its entry and the next function's entry.
 #[derive(Debug)]
 pub struct Function {
+    /// The pc of the function's first instruction (0, or a local call target).
     pub entry: usize,
+    /// The pc after its last instruction (the next function's entry, or the program's end).
     pub end: usize,
+    /// The basic blocks and the edges between them.
     pub graph: DiGraph<Block, EdgeKind>,
+    /// The block starting at `entry`.
     pub entry_node: NodeIndex,
+    /// The weak topological order of the blocks reachable from the entry.
     pub wto: Vec<WtoElement>,
-    block_at: HashMap<usize, NodeIndex>,
+    block_at: BTreeMap<usize, NodeIndex>,
     loop_heads: Vec<bool>,
 }
 
@@ -72,17 +81,28 @@ impl Function {
 /// Why the program's control flow cannot be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CfgError {
+    /// A jump (at `pc`) whose target lies outside the function it belongs to.
     #[error("jump to {target} leaves the function starting at {function}")]
     JumpOutOfFunction {
+        /// The jump.
         pc: usize,
+        /// Where it goes.
         target: usize,
+        /// The entry of the function the jump belongs to.
         function: usize,
     },
+    /// Execution can fall through from the end of one function into the next.
     #[error("execution falls through into the function starting at {next}")]
-    FallsIntoFunction { pc: usize, next: usize },
+    FallsIntoFunction {
+        /// The last instruction of the function, which is not a jump or exit.
+        pc: usize,
+        /// The entry of the next function.
+        next: usize,
+    },
 }
 
 impl CfgError {
+    /// The instruction the error is about.
     pub fn pc(&self) -> usize {
         match *self {
             CfgError::JumpOutOfFunction { pc, .. } | CfgError::FallsIntoFunction { pc, .. } => pc,
@@ -93,6 +113,7 @@ impl CfgError {
 /// Every function of a program.
 #[derive(Debug)]
 pub struct Cfg {
+    /// The functions, by entry pc.
     pub functions: BTreeMap<usize, Function>,
 }
 
@@ -112,6 +133,7 @@ impl Cfg {
         Ok(Cfg { functions })
     }
 
+    /// The function whose entry is `entry`.
     pub fn function(&self, entry: usize) -> Option<&Function> {
         self.functions.get(&entry)
     }
@@ -150,7 +172,7 @@ fn build_function(program: &Program, entry: usize, end: usize) -> Result<Functio
     }
 
     let mut graph = DiGraph::new();
-    let mut block_at = HashMap::new();
+    let mut block_at = BTreeMap::new();
     let mut start = entry;
     let mut last = entry;
     for (pc, _) in program.instructions() {

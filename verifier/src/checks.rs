@@ -1,6 +1,8 @@
 //! The safety assertions the verifier proves. Every rejection names exactly one of them.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// One kind of safety assertion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,13 +153,16 @@ impl fmt::Display for Check {
 /// A failed check at the current instruction, before the analysis adds where it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// The check that failed.
     pub check: Check,
+    /// What exactly failed, in words.
     pub message: String,
     /// Registers whose abstract values explain the failure.
     pub registers: Vec<u8>,
 }
 
 impl Violation {
+    /// A failure of `check`, explained by `message` and the abstract values of `registers`.
     pub fn new(check: Check, message: impl Into<String>, registers: &[u8]) -> Violation {
         Violation {
             check,

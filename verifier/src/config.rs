@@ -1,12 +1,17 @@
 //! Verifier options.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+
+use alloc::collections::BTreeMap;
 
 /// Where an instruction comes from in the source (from BTF line info, which a loader extracts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceLocation {
+    /// The source file's path, as the debug info records it.
     pub file: String,
+    /// The line (1-based).
     pub line: u32,
+    /// The column (1-based; 0 when unknown).
     pub column: u32,
     /// The source line's text, when known.
     pub text: Option<String>,
@@ -19,6 +24,7 @@ pub struct LineTable {
 }
 
 impl LineTable {
+    /// An empty table.
     pub fn new() -> LineTable {
         LineTable::default()
     }

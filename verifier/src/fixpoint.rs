@@ -8,6 +8,8 @@
 //! makes the analysis continue from a sound over-approximation, since states before widening
 //! or narrowing settle are not final.
 
+use crate::prelude::*;
+
 use crate::cfg::{Cfg, EdgeKind, Function};
 use crate::checks::{Check, Violation};
 use crate::config::VerifierConfig;
@@ -19,9 +21,9 @@ use crate::domain::types::{Region, ValueType};
 use crate::liveness::{self, RegSet};
 use crate::report::{RegisterValue, Rejection, Stats};
 use crate::transfer::{Flow, Machine};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
 use petgraph::graph::NodeIndex;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::rc::Rc;
 use xbpf_isa::exec::MAX_CALL_FRAMES;
 use xbpf_isa::{CallTarget, Instruction, Program};
 
@@ -48,7 +50,7 @@ pub(crate) struct Analyzer<'a> {
     pub loop_bound: Option<i64>,
     pub invariants: BTreeMap<usize, Vec<String>>,
     /// Live registers at each block start, per function entry.
-    pub liveness: HashMap<usize, Rc<Vec<RegSet>>>,
+    pub liveness: BTreeMap<usize, Rc<Vec<RegSet>>>,
     pub stats: Stats,
 }
 

@@ -2,7 +2,9 @@
 //! The host declares them per program type; [`linux`] has prototypes of common Linux helpers
 //! under their Linux ids.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+
+use alloc::collections::BTreeMap;
 
 /// What an argument register must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,15 +59,18 @@ pub enum RetKind {
 /// The contract of one helper.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelperPrototype {
+    /// The helper's name (`bpf_map_lookup_elem`, say), for diagnostics.
     pub name: String,
     /// r1, r2, ... (at most five).
     pub args: Vec<ArgKind>,
+    /// What r0 holds after the call.
     pub ret: RetKind,
     /// Whether the helper may move or resize the packet (every packet pointer dies).
     pub changes_packet: bool,
 }
 
 impl HelperPrototype {
+    /// A helper taking `args` (r1, r2, ...) and returning `ret`, that leaves the packet alone.
     pub fn new(name: impl Into<String>, args: &[ArgKind], ret: RetKind) -> HelperPrototype {
         HelperPrototype {
             name: name.into(),
@@ -92,36 +97,67 @@ pub mod linux {
     use super::RetKind::*;
     use super::{HelperPrototype, HelperSet};
 
+    /// `bpf_map_lookup_elem` (helper 1).
     pub const MAP_LOOKUP_ELEM: i32 = 1;
+    /// `bpf_map_update_elem` (helper 2).
     pub const MAP_UPDATE_ELEM: i32 = 2;
+    /// `bpf_map_delete_elem` (helper 3).
     pub const MAP_DELETE_ELEM: i32 = 3;
+    /// `bpf_probe_read` (helper 4).
     pub const PROBE_READ: i32 = 4;
+    /// `bpf_ktime_get_ns` (helper 5).
     pub const KTIME_GET_NS: i32 = 5;
+    /// `bpf_trace_printk` (helper 6).
     pub const TRACE_PRINTK: i32 = 6;
+    /// `bpf_get_prandom_u32` (helper 7).
     pub const GET_PRANDOM_U32: i32 = 7;
+    /// `bpf_get_smp_processor_id` (helper 8).
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    /// `bpf_skb_store_bytes` (helper 9).
     pub const SKB_STORE_BYTES: i32 = 9;
+    /// `bpf_l3_csum_replace` (helper 10).
     pub const L3_CSUM_REPLACE: i32 = 10;
+    /// `bpf_l4_csum_replace` (helper 11).
     pub const L4_CSUM_REPLACE: i32 = 11;
+    /// `bpf_tail_call` (helper 12).
     pub const TAIL_CALL: i32 = 12;
+    /// `bpf_get_current_pid_tgid` (helper 14).
     pub const GET_CURRENT_PID_TGID: i32 = 14;
+    /// `bpf_get_current_uid_gid` (helper 15).
     pub const GET_CURRENT_UID_GID: i32 = 15;
+    /// `bpf_get_current_comm` (helper 16).
     pub const GET_CURRENT_COMM: i32 = 16;
+    /// `bpf_redirect` (helper 23).
     pub const REDIRECT: i32 = 23;
+    /// `bpf_perf_event_output` (helper 25).
     pub const PERF_EVENT_OUTPUT: i32 = 25;
+    /// `bpf_skb_load_bytes` (helper 26).
     pub const SKB_LOAD_BYTES: i32 = 26;
+    /// `bpf_csum_diff` (helper 28).
     pub const CSUM_DIFF: i32 = 28;
+    /// `bpf_skb_pull_data` (helper 39).
     pub const SKB_PULL_DATA: i32 = 39;
+    /// `bpf_xdp_adjust_head` (helper 44).
     pub const XDP_ADJUST_HEAD: i32 = 44;
+    /// `bpf_redirect_map` (helper 51).
     pub const REDIRECT_MAP: i32 = 51;
+    /// `bpf_perf_prog_read_value` (helper 56).
     pub const PERF_PROG_READ_VALUE: i32 = 56;
+    /// `bpf_override_return` (helper 58).
     pub const OVERRIDE_RETURN: i32 = 58;
+    /// `bpf_fib_lookup` (helper 69).
     pub const FIB_LOOKUP: i32 = 69;
+    /// `bpf_xdp_adjust_meta` (helper 54).
     pub const XDP_ADJUST_META: i32 = 54;
+    /// `bpf_xdp_adjust_tail` (helper 65).
     pub const XDP_ADJUST_TAIL: i32 = 65;
+    /// `bpf_ringbuf_output` (helper 130).
     pub const RINGBUF_OUTPUT: i32 = 130;
+    /// `bpf_ringbuf_reserve` (helper 131).
     pub const RINGBUF_RESERVE: i32 = 131;
+    /// `bpf_ringbuf_submit` (helper 132).
     pub const RINGBUF_SUBMIT: i32 = 132;
+    /// `bpf_ringbuf_discard` (helper 133).
     pub const RINGBUF_DISCARD: i32 = 133;
 
     /// The prototype of a Linux helper by id, if this table knows it.

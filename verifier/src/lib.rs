@@ -20,8 +20,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! How it works: the program is split into functions and basic blocks ([`cfg`]); each function
-//! is iterated in weak topological order ([`wto`], [`fixpoint`]) over abstract states
+//! How it works: the program is split into functions and basic blocks ([`cfg`](mod@cfg)); each
+//! function is iterated in weak topological order ([`wto`], `fixpoint`) over abstract states
 //! ([`domain`]) that give every register a type (number, pointer into a region, maybe-null
 //! pointer, ...) with signed/unsigned/32-bit intervals and known bits, relate registers and the
 //! packet bounds in a zone, and model the stack byte by byte. States that disagree on types,
@@ -33,6 +33,22 @@
 //!
 //! The host interface is [`ProgramType`] (context layout, packet access, helper prototypes)
 //! and [`MapDescriptor`]s for the maps the program references by index.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+/// The `alloc` names the `std` prelude would provide, for `no_std` builds.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
 
 pub mod cfg;
 pub mod checks;
@@ -49,6 +65,7 @@ pub mod report;
 pub mod transfer;
 pub mod wto;
 
+use crate::prelude::*;
 pub use checks::Check;
 pub use config::{LineTable, SourceLocation, VerifierConfig};
 pub use helpers::{ArgKind, HelperPrototype, HelperSet, RetKind};

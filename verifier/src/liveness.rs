@@ -4,6 +4,8 @@
 //! joins instead of being kept apart or joined into a coarser state (what Linux's state
 //! pruning does with its liveness marks).
 
+use crate::prelude::*;
+
 use crate::cfg::Function;
 use xbpf_isa::{AtomicOp, CallTarget, Instruction, PacketMode, Program, Reg, Source};
 

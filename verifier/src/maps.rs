@@ -4,31 +4,54 @@
 //! the table the caller passes; inner maps of map-in-map descriptors get ids after the outer
 //! ones.
 
+use crate::prelude::*;
+
 use crate::domain::types::MapId;
 
 /// Map types (Linux numbering for `from_linux`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MapType {
+    /// `BPF_MAP_TYPE_HASH`
     Hash,
+    /// `BPF_MAP_TYPE_ARRAY`
     Array,
+    /// `BPF_MAP_TYPE_PROG_ARRAY`
     ProgArray,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
     PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH`
     PercpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`
     PercpuArray,
+    /// `BPF_MAP_TYPE_STACK_TRACE`
     StackTrace,
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY`
     CgroupArray,
+    /// `BPF_MAP_TYPE_LRU_HASH`
     LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
     LruPercpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE`
     LpmTrie,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
     ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`
     HashOfMaps,
+    /// `BPF_MAP_TYPE_DEVMAP`
     Devmap,
+    /// `BPF_MAP_TYPE_SOCKMAP`
     Sockmap,
+    /// `BPF_MAP_TYPE_CPUMAP`
     Cpumap,
+    /// `BPF_MAP_TYPE_XSKMAP`
     Xskmap,
+    /// `BPF_MAP_TYPE_SOCKHASH`
     Sockhash,
+    /// `BPF_MAP_TYPE_QUEUE`
     Queue,
+    /// `BPF_MAP_TYPE_STACK`
     Stack,
+    /// `BPF_MAP_TYPE_RINGBUF`
     RingBuf,
     /// Any other Linux map type id.
     Other(u32),
@@ -77,9 +100,13 @@ impl MapType {
 /// What the verifier needs to know about one map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapDescriptor {
+    /// The map's type.
     pub map_type: MapType,
+    /// Key size in bytes.
     pub key_size: u32,
+    /// Value size in bytes.
     pub value_size: u32,
+    /// The most entries the map holds.
     pub max_entries: u32,
     /// The template of the maps stored in a map-in-map.
     pub inner: Option<Box<MapDescriptor>>,
@@ -163,6 +190,7 @@ impl MapTable {
         Some(first as MapId)
     }
 
+    /// The descriptor of the map with this id.
     pub fn get(&self, id: MapId) -> Option<&MapDescriptor> {
         self.maps.get(id as usize)
     }
@@ -172,10 +200,12 @@ impl MapTable {
         self.inner_of.get(id as usize).copied().flatten()
     }
 
+    /// The number of maps, inner map templates included.
     pub fn len(&self) -> usize {
         self.maps.len()
     }
 
+    /// Whether there is no map.
     pub fn is_empty(&self) -> bool {
         self.maps.is_empty()
     }

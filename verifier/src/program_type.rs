@@ -3,6 +3,8 @@
 //! written, which fields load packet pointers), whether the program may touch packet data,
 //! and which helpers it may call with which prototypes.
 
+use crate::prelude::*;
+
 use crate::domain::interval::Scalar;
 use crate::helpers::{ArgKind, HelperPrototype, HelperSet, RetKind, linux};
 
@@ -10,7 +12,10 @@ use crate::helpers::{ArgKind, HelperPrototype, HelperSet, RetKind, linux};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FieldKind {
     /// Plain data.
-    Data { writable: bool },
+    Data {
+        /// Whether the program may write it.
+        writable: bool,
+    },
     /// Loading the field (at exactly its offset and size) yields the packet data pointer.
     PacketData,
     /// ... the packet end pointer.
@@ -22,15 +27,20 @@ pub enum FieldKind {
 /// A byte range of the context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CtxField {
+    /// The first byte.
     pub offset: u32,
+    /// The size in bytes.
     pub size: u32,
+    /// What the bytes hold.
     pub kind: FieldKind,
 }
 
 /// The layout of the context: bytes not covered by a field are inaccessible.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ContextLayout {
+    /// The context's size in bytes.
     pub size: u32,
+    /// The accessible fields; the rest is inaccessible.
     pub fields: Vec<CtxField>,
 }
 
@@ -72,6 +82,7 @@ impl ContextLayout {
 /// What an argument register holds at entry.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EntryArg {
+    /// Nothing: reading the register is an error.
     Uninit,
     /// A pointer to the start of the context.
     Ctx,
@@ -93,13 +104,17 @@ pub struct PacketAccess {
 /// A program type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgramType {
+    /// The type's name, for diagnostics (`xdp`, `socket_filter`, ...).
     pub name: String,
     /// r1..r5 at entry.
     pub entry: [EntryArg; 5],
+    /// The context r1 points to.
     pub context: ContextLayout,
+    /// Direct packet access through context fields, if the type allows it.
     pub packet: Option<PacketAccess>,
     /// Whether legacy packet loads (`ldabs`/`ldind`) are allowed.
     pub legacy_packet_loads: bool,
+    /// The helpers the program may call, with their prototypes.
     pub helpers: HelperSet,
     /// Whether every stack byte is initialised at entry (zeroed stacks, as in the conformance
     /// convention) instead of uninitialised.

@@ -1,18 +1,24 @@
 //! What verification returns: a report for accepted programs, a rejection otherwise.
 
+use crate::prelude::*;
+
 use crate::checks::Check;
 use crate::config::SourceLocation;
 use crate::domain::interval::Scalar;
-use std::collections::BTreeMap;
-use std::fmt;
+use alloc::collections::BTreeMap;
+use core::fmt;
 use xbpf_isa::Instruction;
 
 /// The values r0 may hold when the program exits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExitRange {
+    /// Smallest value, as signed.
     pub smin: i64,
+    /// Largest value, as signed.
     pub smax: i64,
+    /// Smallest value, as unsigned.
     pub umin: u64,
+    /// Largest value, as unsigned.
     pub umax: u64,
     scalar: Scalar,
 }
@@ -68,13 +74,16 @@ pub struct Report {
     /// With `collect_invariants`: the state before each reachable instruction (one line per
     /// call context).
     pub invariants: BTreeMap<usize, Vec<String>>,
+    /// Counters of the analysis.
     pub stats: Stats,
 }
 
 /// A register's abstract value where a check failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisterValue {
+    /// The register number (0..=10).
     pub register: u8,
+    /// Its abstract value, as text.
     pub value: String,
 }
 
@@ -84,7 +93,9 @@ pub struct RegisterValue {
 pub struct Rejection {
     /// The instruction where the check failed.
     pub pc: usize,
+    /// The instruction at `pc`, if `pc` is the start of one.
     pub instruction: Option<Instruction>,
+    /// The check that failed.
     pub check: Check,
     /// What exactly failed.
     pub message: String,
@@ -95,5 +106,6 @@ pub struct Rejection {
     pub path: Vec<usize>,
     /// The pcs of the calls that led to the function containing `pc` (outermost first).
     pub call_stack: Vec<usize>,
+    /// Where the instruction comes from in the source, when the config has a line table.
     pub location: Option<SourceLocation>,
 }

@@ -7,6 +7,8 @@
 //! depth-first search from the entry reaches first) and the decomposition of the rest. The
 //! recursion depth is the loop nesting depth, not the program length.
 
+use crate::prelude::*;
+
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, EdgeRef, NodeFiltered};
@@ -14,9 +16,13 @@ use petgraph::visit::{Dfs, EdgeRef, NodeFiltered};
 /// One element of a weak topological order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WtoElement {
+    /// A block outside any loop (at this nesting level).
     Vertex(NodeIndex),
+    /// A loop: its head, then the rest of its blocks in order.
     Component {
+        /// The loop's entry block, where the iteration widens.
         head: NodeIndex,
+        /// The other blocks, nested loops included.
         body: Vec<WtoElement>,
     },
 }

@@ -1,25 +1,34 @@
 //! JSON output, written by hand: a small value tree and its serialisation.
 
+use crate::prelude::*;
+
 use crate::report::{Rejection, Report};
-use std::fmt::Write;
+use core::fmt::Write;
 
 /// A JSON value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// An integer (kept exact; JSON numbers are arbitrary-precision text).
     Int(i128),
+    /// A string (escaped when written).
     Str(String),
+    /// An array.
     Array(Vec<Json>),
+    /// An object, its members in this order.
     Object(Vec<(String, Json)>),
 }
 
 impl Json {
+    /// A string value.
     pub fn str(s: impl Into<String>) -> Json {
         Json::Str(s.into())
     }
 
+    /// An object with these members, in this order.
     pub fn object<'a>(fields: impl IntoIterator<Item = (&'a str, Json)>) -> Json {
         Json::Object(
             fields

@@ -1,6 +1,8 @@
 //! SARIF 2.1.0 output: one run of the `xbpf-verifier` tool, one rule per check, one result per
 //! rejected program.
 
+use crate::prelude::*;
+
 use super::json::Json;
 use crate::checks::Check;
 use crate::report::Rejection;
@@ -8,8 +10,11 @@ use crate::report::Rejection;
 /// One rejected program: the file it came from and its name inside the file (ELF section and
 /// function, say).
 pub struct SarifEntry<'a> {
+    /// The file the program came from (the SARIF artifact location).
     pub artifact: &'a str,
+    /// The program's name inside that file.
     pub program: &'a str,
+    /// Why it was rejected.
     pub rejection: &'a Rejection,
 }
 

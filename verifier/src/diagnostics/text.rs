@@ -1,7 +1,9 @@
 //! Plain-text diagnostics.
 
+use crate::prelude::*;
+
 use crate::report::{Rejection, Report};
-use std::fmt::Write;
+use core::fmt::Write;
 
 /// A rejection as a few lines of text: the failed check at its instruction, the message, the
 /// registers involved, the source line and the path that reaches it.

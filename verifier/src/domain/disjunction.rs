@@ -6,6 +6,8 @@
 //! number-typed one, where a single join would lose the type (the imprecision behind most of
 //! PREVAIL's false positives) while costing no more than plain joins when paths agree.
 
+use crate::prelude::*;
+
 use super::interval::Thresholds;
 use super::state::{PartitionKey, State};
 
@@ -17,28 +19,34 @@ pub struct Disjunction {
 }
 
 impl Disjunction {
+    /// No state: the program point is unreachable.
     pub fn new() -> Disjunction {
         Disjunction { states: Vec::new() }
     }
 
+    /// Exactly one state.
     pub fn single(state: State) -> Disjunction {
         Disjunction {
             states: vec![(state.key(), Box::new(state))],
         }
     }
 
+    /// Whether there is no state (unreachable).
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
     }
 
+    /// The number of states kept apart.
     pub fn len(&self) -> usize {
         self.states.len()
     }
 
+    /// The states.
     pub fn states(&self) -> impl Iterator<Item = &State> {
         self.states.iter().map(|(_, s)| s.as_ref())
     }
 
+    /// The states, by value.
     pub fn into_states(self) -> impl Iterator<Item = State> {
         self.states.into_iter().map(|(_, s)| *s)
     }

@@ -8,23 +8,34 @@
 //! written once for both widths; results come back through [`Scalar::from_view`], which
 //! zero-extends 32-bit results as every 32-bit ALU instruction does.
 
+use crate::prelude::*;
+
 use super::tnum::Tnum;
 use crate::concrete;
-use std::fmt;
+use core::fmt;
 use xbpf_isa::{AluOp, ByteOrder, Width};
 
 /// An abstract 64-bit value. Every field is a constraint that holds of every described value;
 /// normalised values have the tightest fields the others imply.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scalar {
+    /// Smallest value, as signed.
     pub smin: i64,
+    /// Largest value, as signed.
     pub smax: i64,
+    /// Smallest value, as unsigned.
     pub umin: u64,
+    /// Largest value, as unsigned.
     pub umax: u64,
+    /// Smallest low 32 bits, as signed.
     pub s32min: i32,
+    /// Largest low 32 bits, as signed.
     pub s32max: i32,
+    /// Smallest low 32 bits, as unsigned.
     pub u32min: u32,
+    /// Largest low 32 bits, as unsigned.
     pub u32max: u32,
+    /// The bits known to be 0 or 1.
     pub tnum: Tnum,
 }
 
@@ -32,28 +43,46 @@ pub struct Scalar {
 /// hold 32-bit quantities (signed ones sign-extended into the `i64`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct View {
+    /// The width: 32 or 64.
     pub bits: u32,
+    /// Smallest value, as signed.
     pub smin: i64,
+    /// Largest value, as signed.
     pub smax: i64,
+    /// Smallest value, as unsigned.
     pub umin: u64,
+    /// Largest value, as unsigned.
     pub umax: u64,
+    /// The known bits (of the low `bits` bits).
     pub tnum: Tnum,
 }
 
 /// The comparisons a conditional jump refines with; `NotSet` is the fall-through of `jset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `>`, unsigned.
     Gt,
+    /// `>=`, unsigned.
     Ge,
+    /// `<`, unsigned.
     Lt,
+    /// `<=`, unsigned.
     Le,
+    /// `>`, signed.
     Sgt,
+    /// `>=`, signed.
     Sge,
+    /// `<`, signed.
     Slt,
+    /// `<=`, signed.
     Sle,
+    /// `a & b != 0` (`jset` taken).
     Set,
+    /// `a & b == 0` (`jset` not taken).
     NotSet,
 }
 
@@ -1072,11 +1101,13 @@ impl Thresholds {
         self.signed.get(i).copied().unwrap_or(i64::MAX)
     }
 
+    /// The largest unsigned threshold at or below `x`.
     pub fn below_unsigned(&self, x: u64) -> u64 {
         let i = self.unsigned.partition_point(|&t| t <= x);
         if i == 0 { 0 } else { self.unsigned[i - 1] }
     }
 
+    /// The smallest unsigned threshold at or above `x`.
     pub fn above_unsigned(&self, x: u64) -> u64 {
         let i = self.unsigned.partition_point(|&t| t < x);
         self.unsigned.get(i).copied().unwrap_or(u64::MAX)

@@ -7,6 +7,8 @@
 //! it overlaps (the bytes of a partially overwritten pointer stay marked as pointer bytes), so
 //! reading a cell back is only possible while it is intact.
 
+use crate::prelude::*;
+
 use super::interval::Scalar;
 use super::types::{Value, ValueType};
 use xbpf_isa::exec::STACK_FRAME_SIZE;
@@ -27,7 +29,9 @@ pub struct Cell {
     pub start: u16,
     /// Size in bytes (1, 2, 4 or 8).
     pub size: u8,
+    /// The value stored.
     pub value: Value,
+    /// Its relations to the packet bounds, when it is a packet pointer or offset.
     pub relations: Relations,
 }
 
@@ -44,6 +48,7 @@ impl Cell {
 /// The result of reading stack bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StackRead {
+    /// The value of a whole cell, with its packet relations.
     Value(Value, Relations),
     /// This byte (frame index) may be uninitialised.
     Uninit(usize),
@@ -98,6 +103,7 @@ impl StackFrame {
         }
     }
 
+    /// Whether the frame byte `byte` (0 = r10 - 512) is initialised.
     pub fn is_initialized(&self, byte: usize) -> bool {
         bit(&self.init, byte)
     }
@@ -107,6 +113,7 @@ impl StackFrame {
         &self.init
     }
 
+    /// The cells holding known values, ordered by start.
     pub fn cells(&self) -> &[Cell] {
         &self.cells
     }
@@ -278,7 +285,7 @@ impl StackFrame {
             {
                 let value = merge(&cell.value, &o.value);
                 if value.is_numeric() {
-                    let relations = std::array::from_fn(|k| cell.relations[k].max(o.relations[k]));
+                    let relations = core::array::from_fn(|k| cell.relations[k].max(o.relations[k]));
                     cells.push(Cell {
                         value,
                         relations,

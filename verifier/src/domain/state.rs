@@ -2,13 +2,15 @@
 //! them to each other and to the packet bounds, the stack frames of every active call, and the
 //! callee-saved registers of the callers.
 
+use crate::prelude::*;
+
 use super::interval::{Scalar, Thresholds};
 use super::stack::{Relations, StackFrame};
 use super::types::{Nullness, Region, Value, ValueType};
 use super::zone::{INF, NVARS, VAR_LOOP_COUNT, VAR_PACKET_END, VAR_PACKET_META, Zone, add_bound};
-use std::fmt;
-use std::hash::{Hash, Hasher};
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::fmt;
+use core::hash::{Hash, Hasher};
 
 /// Registers r0..r9 (r10 is implicit: the current frame's stack pointer at offset 0).
 pub const NREGS: usize = 10;
@@ -17,25 +19,35 @@ pub const NREGS: usize = 10;
 /// their packet relations) and the pc of the call.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallerFrame {
+    /// The pc of the call instruction.
     pub call_pc: usize,
+    /// r6..r9 of the caller, with their packet relations.
     pub saved: [(Value, Relations); 4],
 }
 
 /// Bounds of the variables that are not registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExtraBounds {
+    /// Bounds of the packet end, as an offset from the packet data start.
     pub packet_end: (i64, i64),
+    /// Bounds of the packet metadata start, as an offset from the packet data start (<= 0).
     pub packet_meta: (i64, i64),
+    /// Bounds of the loop-head visit counter (termination check).
     pub loop_count: (i64, i64),
 }
 
 /// One abstract state.
 #[derive(Clone, PartialEq, Eq)]
 pub struct State {
+    /// r0..r9 of the current frame.
     pub regs: [Value; NREGS],
+    /// Difference constraints between the registers and the extra variables.
     pub zone: Zone,
+    /// Bounds of the variables that are not registers.
     pub extra: ExtraBounds,
+    /// The stack frames of the active calls, outermost first (shared until written).
     pub stacks: Vec<Rc<StackFrame>>,
+    /// The callers of the current function, outermost first.
     pub callers: Vec<CallerFrame>,
 }
 
@@ -64,6 +76,53 @@ impl PartitionKey {
             .filter(|(a, b)| a == b)
             .count();
         4 * regs + 2 * usize::from(self.cells == other.cells) + usize::from(self.init == other.init)
+    }
+}
+
+/// The hasher of the stack and caller parts of a [`PartitionKey`]: small, deterministic and
+/// available without `std`. Only equality of keys matters, and a collision merely joins two
+/// states that could have stayed apart (sound, less precise), so 64 well-mixed bits suffice.
+struct KeyHasher(u64);
+
+impl Default for KeyHasher {
+    fn default() -> KeyHasher {
+        KeyHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(23) ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The MurmurHash3 finaliser: every input bit reaches every output bit.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -230,7 +289,7 @@ impl State {
     /// Moves bounds along the zone's relations until every variable's bounds reflect the
     /// others' (one pass suffices: the zone is closed). False when no value remains.
     pub fn propagate(&mut self) -> bool {
-        let bounds: [(i64, i64); NVARS] = std::array::from_fn(|v| self.var_bounds(v));
+        let bounds: [(i64, i64); NVARS] = core::array::from_fn(|v| self.var_bounds(v));
         for k in 0..NVARS {
             if !self.var_is_numeric(k) {
                 continue;
@@ -423,9 +482,9 @@ impl State {
     /// the spilled pointers and of the callers' saved registers, and the initialised stack
     /// bytes.
     pub fn key(&self) -> PartitionKey {
-        let regs = std::array::from_fn(|r| partition_code(&self.regs[r]));
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        let mut init = std::collections::hash_map::DefaultHasher::new();
+        let regs = core::array::from_fn(|r| partition_code(&self.regs[r]));
+        let mut hasher = KeyHasher::default();
+        let mut init = KeyHasher::default();
         for stack in &self.stacks {
             // Paths that initialised different stack bytes stay apart: joining them would
             // keep only the bytes both initialised.
@@ -452,8 +511,8 @@ impl State {
     /// join keeps relations both sides know only through bounds.
     fn strengthened_zone(&self) -> Zone {
         let mut zone = self.zone.clone();
-        let bounds: [(i64, i64); NVARS] = std::array::from_fn(|v| self.var_bounds(v));
-        let numeric: [bool; NVARS] = std::array::from_fn(|v| self.var_is_numeric(v));
+        let bounds: [(i64, i64); NVARS] = core::array::from_fn(|v| self.var_bounds(v));
+        let numeric: [bool; NVARS] = core::array::from_fn(|v| self.var_is_numeric(v));
         for i in 0..NVARS {
             for j in 0..NVARS {
                 if i == j || !numeric[i] || !numeric[j] {
@@ -516,7 +575,7 @@ impl State {
         stack: impl Fn(&StackFrame, &StackFrame) -> StackFrame,
         bounds: impl Fn((i64, i64), (i64, i64)) -> (i64, i64),
     ) -> State {
-        let regs: [Value; NREGS] = std::array::from_fn(|r| value(&self.regs[r], &other.regs[r]));
+        let regs: [Value; NREGS] = core::array::from_fn(|r| value(&self.regs[r], &other.regs[r]));
         let mut joined_zone = zone(&self.strengthened_zone(), &other.strengthened_zone());
         for (r, reg) in regs.iter().enumerate() {
             if !reg.is_numeric() {
@@ -546,10 +605,10 @@ impl State {
             .zip(other.callers.iter())
             .map(|(a, b)| CallerFrame {
                 call_pc: a.call_pc,
-                saved: std::array::from_fn(|k| {
+                saved: core::array::from_fn(|k| {
                     let (va, ra) = &a.saved[k];
                     let (vb, rb) = &b.saved[k];
-                    (value(va, vb), std::array::from_fn(|n| ra[n].max(rb[n])))
+                    (value(va, vb), core::array::from_fn(|n| ra[n].max(rb[n])))
                 }),
             })
             .collect();
@@ -591,7 +650,7 @@ impl State {
     /// Enters a callee: r6..r9 are saved with their packet relations, the callee gets a fresh
     /// stack frame, r0 and r6..r9 start uninitialised; r1..r5 pass through.
     pub fn push_frame(&mut self, call_pc: usize, stack: StackFrame) {
-        let saved = std::array::from_fn(|k| (self.regs[6 + k], self.relations_of(6 + k)));
+        let saved = core::array::from_fn(|k| (self.regs[6 + k], self.relations_of(6 + k)));
         self.callers.push(CallerFrame { call_pc, saved });
         self.stacks.push(Rc::new(stack));
         for r in [0, 6, 7, 8, 9] {

@@ -84,6 +84,7 @@ impl Tnum {
         }
     }
 
+    /// Bitwise and.
     pub fn and(self, other: Tnum) -> Tnum {
         let alpha = self.value | self.mask;
         let beta = other.value | other.mask;
@@ -94,6 +95,7 @@ impl Tnum {
         }
     }
 
+    /// Bitwise or.
     pub fn or(self, other: Tnum) -> Tnum {
         let v = self.value | other.value;
         let mu = self.mask | other.mask;
@@ -103,6 +105,7 @@ impl Tnum {
         }
     }
 
+    /// Bitwise exclusive or.
     pub fn xor(self, other: Tnum) -> Tnum {
         let v = self.value ^ other.value;
         let mu = self.mask | other.mask;
@@ -136,6 +139,7 @@ impl Tnum {
         Tnum::constant(acc_v).plus(acc_m)
     }
 
+    /// Left shift by `shift` (less than 64).
     pub fn lsh(self, shift: u32) -> Tnum {
         Tnum {
             value: self.value << shift,
@@ -143,6 +147,7 @@ impl Tnum {
         }
     }
 
+    /// Logical right shift by `shift` (less than 64).
     pub fn rsh(self, shift: u32) -> Tnum {
         Tnum {
             value: self.value >> shift,
@@ -230,21 +235,21 @@ impl Tnum {
     }
 }
 
-impl std::ops::Add for Tnum {
+impl core::ops::Add for Tnum {
     type Output = Tnum;
     fn add(self, other: Tnum) -> Tnum {
         self.plus(other)
     }
 }
 
-impl std::ops::Sub for Tnum {
+impl core::ops::Sub for Tnum {
     type Output = Tnum;
     fn sub(self, other: Tnum) -> Tnum {
         self.minus(other)
     }
 }
 
-impl std::ops::Mul for Tnum {
+impl core::ops::Mul for Tnum {
     type Output = Tnum;
     fn mul(self, other: Tnum) -> Tnum {
         self.times(other)

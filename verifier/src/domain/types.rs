@@ -2,7 +2,7 @@
 //! number or the offset of a pointer within its region.
 
 use super::interval::{Scalar, Thresholds};
-use std::fmt;
+use core::fmt;
 
 /// Index of a map descriptor in the verifier's map table (outer maps first, then the inner
 /// maps of map-in-map descriptors).
@@ -67,7 +67,9 @@ impl fmt::Display for Region {
 /// the same pointer, so a null check on one refines all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Nullness {
+    /// Never null.
     NonNull,
+    /// Null or a valid pointer; the id of the pointer (see above).
     MaybeNull(u32),
 }
 
@@ -87,7 +89,9 @@ pub enum ValueType {
 /// A typed abstract value: `scalar` is the number for `Number` and the offset for pointers.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Value {
+    /// What the value is.
     pub ty: ValueType,
+    /// The number (for `Number`) or the offset into the region (for pointers).
     pub scalar: Scalar,
     /// For numbers: values with the same non-zero id are copies of one value (a register and
     /// its spill, say), so a bound learnt on one holds for all. Ids are created at spills
@@ -96,12 +100,14 @@ pub struct Value {
 }
 
 impl Value {
+    /// A register or stack byte never written.
     pub const UNINIT: Value = Value {
         id: 0,
         ty: ValueType::Uninit,
         scalar: Scalar::TOP,
     };
 
+    /// Something initialised, of unknown type.
     pub const ANY: Value = Value {
         id: 0,
         ty: ValueType::Any,
@@ -115,6 +121,7 @@ impl Value {
         scalar: Scalar::TOP,
     };
 
+    /// A number described by `scalar`.
     pub fn number(scalar: Scalar) -> Value {
         Value {
             id: 0,
@@ -123,6 +130,7 @@ impl Value {
         }
     }
 
+    /// The number `value`.
     pub fn constant(value: u64) -> Value {
         Value::number(Scalar::constant(value))
     }
@@ -136,10 +144,12 @@ impl Value {
         }
     }
 
+    /// Whether the value is a number.
     pub fn is_number(&self) -> bool {
         self.ty == ValueType::Number
     }
 
+    /// Whether the value was written.
     pub fn is_initialized(&self) -> bool {
         self.ty != ValueType::Uninit
     }
@@ -149,6 +159,7 @@ impl Value {
         matches!(self.ty, ValueType::Number | ValueType::Pointer(..))
     }
 
+    /// The region a pointer points into (`None` for other values).
     pub fn region(&self) -> Option<Region> {
         match self.ty {
             ValueType::Pointer(region, _) => Some(region),

@@ -113,7 +113,7 @@ impl Zone {
             return false;
         }
         // Every path a -> i -> j -> b may now be shorter.
-        let via_i: [i64; NVARS] = std::array::from_fn(|a| self.m[a][i]);
+        let via_i: [i64; NVARS] = core::array::from_fn(|a| self.m[a][i]);
         let from_j: [i64; NVARS] = self.m[j];
         for (row, &to_i) in self.m.iter_mut().zip(via_i.iter()) {
             if to_i == INF {

@@ -1,6 +1,8 @@
 //! Arithmetic: numbers through the scalar domain, pointers by offset, and the zone relations
 //! that additions by constants or registers preserve.
 
+use crate::prelude::*;
+
 use super::{Flow, Machine, Outcome, maybe_null};
 use crate::checks::{Check, Violation};
 use crate::domain::interval::Scalar;

@@ -2,6 +2,8 @@
 //! negation): scalar bounds, zone relations between the operands, null checks, and packet
 //! bounds when pointers are compared.
 
+use crate::prelude::*;
+
 use super::{Machine, Outcome, maybe_null};
 use crate::checks::{Check, Violation};
 use crate::domain::interval::{Cmp, Scalar};
@@ -11,7 +13,9 @@ use xbpf_isa::{JmpCond, Reg, Source, Width};
 
 /// The states on the two edges of a conditional jump (`None`: the edge is infeasible).
 pub struct Branches {
+    /// The state when the jump is taken.
     pub taken: Option<State>,
+    /// The state when it is not.
     pub fall_through: Option<State>,
 }
 

@@ -1,6 +1,8 @@
 //! Helper calls: arguments against the prototype, memory the helper reads or writes, and the
 //! return value.
 
+use crate::prelude::*;
+
 use super::memory::Mode;
 use super::{Flow, Machine, Outcome, null_id};
 use crate::checks::{Check, Violation};

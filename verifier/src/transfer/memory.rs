@@ -1,6 +1,8 @@
 //! Memory accesses: bounds per region, context permissions, stack spills and fills, atomics
 //! and legacy packet loads.
 
+use crate::prelude::*;
+
 use super::{Flow, Machine, Outcome, loaded_number};
 use crate::checks::{Check, Violation};
 use crate::domain::interval::Scalar;

@@ -4,6 +4,8 @@
 //! over-approximation of whatever the instruction did if it did not fault, and the final
 //! checking pass reports the violation.
 
+use crate::prelude::*;
+
 mod alu;
 mod branch;
 mod call;
@@ -23,8 +25,11 @@ pub use branch::Branches;
 
 /// Everything the transfer functions read besides the state.
 pub struct Machine<'a> {
+    /// The program type (context, packet, helpers).
     pub program_type: &'a ProgramType,
+    /// The maps the program references.
     pub maps: &'a MapTable,
+    /// The verifier options.
     pub config: &'a VerifierConfig,
 }
 
@@ -37,6 +42,7 @@ pub enum Flow {
     Dead,
 }
 
+/// The result of a transfer function: its value, or the check that failed.
 pub type Outcome<T> = Result<T, Violation>;
 
 impl Machine<'_> {
