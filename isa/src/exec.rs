@@ -339,17 +339,81 @@ impl Default for ExecConfig {
 pub struct RunInput<'a> {
     /// Initial values of r1 to r5.
     pub args: [u64; 5],
-    regions: Vec<Region>,
+    regions: RegionList,
     packet: Option<Region>,
     _buffers: PhantomData<&'a mut [u8]>,
 }
 
+/// The regions of a run. Runs rarely have more than a context and a packet, so the first few
+/// are stored inline: building a `RunInput` does not allocate, and engines reading the regions
+/// at the start of every run do not follow a pointer to another cache line.
+#[derive(Clone, Debug)]
+struct RegionList {
+    inline: [Region; INLINE_REGIONS],
+    inline_len: usize,
+    /// Every region, once there are more than `INLINE_REGIONS` (then `inline` is unused).
+    spilled: Vec<Region>,
+}
+
+const INLINE_REGIONS: usize = 3;
+
+const NO_REGION: Region = Region {
+    start: 0,
+    len: 0,
+    writable: false,
+};
+
+impl RegionList {
+    #[inline]
+    const fn new() -> RegionList {
+        RegionList {
+            inline: [NO_REGION; INLINE_REGIONS],
+            inline_len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    const fn one(region: Region) -> RegionList {
+        let mut inline = [NO_REGION; INLINE_REGIONS];
+        inline[0] = region;
+        RegionList {
+            inline,
+            inline_len: 1,
+            spilled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, region: Region) {
+        if !self.spilled.is_empty() {
+            self.spilled.push(region);
+        } else if self.inline_len < INLINE_REGIONS {
+            self.inline[self.inline_len] = region;
+            self.inline_len += 1;
+        } else {
+            self.spilled.extend_from_slice(&self.inline);
+            self.spilled.push(region);
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Region] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.inline_len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
 impl<'a> RunInput<'a> {
     /// No memory: r1 to r5 are zero.
+    #[inline]
     pub fn empty() -> RunInput<'static> {
         RunInput {
             args: [0; 5],
-            regions: Vec::new(),
+            regions: RegionList::new(),
             packet: None,
             _buffers: PhantomData,
         }
@@ -357,16 +421,29 @@ impl<'a> RunInput<'a> {
 
     /// The conformance-suite convention: r1 points to a writable copy of `memory` (0 when it is
     /// empty), r2 holds its length, and legacy packet loads read from it.
+    #[inline]
     pub fn with_memory(memory: &'a mut [u8]) -> RunInput<'a> {
-        let mut input = RunInput::empty();
-        let region = input.add_memory(memory);
-        input.args[0] = if region.len == 0 { 0 } else { region.start };
-        input.args[1] = region.len;
-        input.packet = Some(region);
-        input
+        let region = Region {
+            start: memory.as_mut_ptr() as u64,
+            len: memory.len() as u64,
+            writable: true,
+        };
+        // Built in one piece: hosts call this once per run.
+        let (regions, packet, r1) = if region.len == 0 {
+            (RegionList::new(), Some(region), 0)
+        } else {
+            (RegionList::one(region), Some(region), region.start)
+        };
+        RunInput {
+            args: [r1, region.len, 0, 0, 0],
+            regions,
+            packet,
+            _buffers: PhantomData,
+        }
     }
 
     /// Lets the program read and write `memory`; returns its region (the address to pass).
+    #[inline]
     pub fn add_memory(&mut self, memory: &'a mut [u8]) -> Region {
         let region = Region {
             start: memory.as_mut_ptr() as u64,
@@ -378,6 +455,7 @@ impl<'a> RunInput<'a> {
     }
 
     /// Lets the program read `memory`.
+    #[inline]
     pub fn add_readonly(&mut self, memory: &'a [u8]) -> Region {
         let region = Region {
             start: memory.as_ptr() as u64,
@@ -393,25 +471,30 @@ impl<'a> RunInput<'a> {
     /// # Safety
     /// The range must stay valid (and, if writable, writable without aliasing any live Rust
     /// reference) for every run that uses this input.
+    #[inline]
     pub unsafe fn add_raw_region(&mut self, region: Region) {
         self.push(region);
     }
 
     /// Sets the data legacy packet loads (`ldabs`/`ldind`) read; it must be one of the regions.
+    #[inline]
     pub fn set_packet(&mut self, packet: Region) {
         self.packet = Some(packet);
     }
 
     /// The regions besides the stack.
+    #[inline]
     pub fn regions(&self) -> &[Region] {
-        &self.regions
+        self.regions.as_slice()
     }
 
     /// The data legacy packet loads read, if any.
+    #[inline]
     pub fn packet(&self) -> Option<Region> {
         self.packet
     }
 
+    #[inline]
     fn push(&mut self, region: Region) {
         if region.len > 0 {
             self.regions.push(region);
@@ -624,6 +707,24 @@ mod tests {
         let input = RunInput::with_memory(&mut nothing);
         assert_eq!(input.args[..2], [0, 0]);
         assert!(input.regions().is_empty());
+    }
+
+    #[test]
+    fn regions_keep_their_order_past_the_inline_ones() {
+        let mut buffers = [[0u8; 4]; 6];
+        let mut input = RunInput::empty();
+        let mut added = Vec::new();
+        for (i, buffer) in buffers.iter_mut().enumerate() {
+            let region = if i % 2 == 0 {
+                input.add_memory(buffer)
+            } else {
+                input.add_readonly(buffer)
+            };
+            added.push(region);
+            assert_eq!(input.regions(), &added[..], "after {} regions", i + 1);
+        }
+        let copy = input.clone();
+        assert_eq!(copy.regions(), &added[..]);
     }
 
     #[test]

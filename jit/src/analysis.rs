@@ -14,6 +14,20 @@ pub struct Analysis {
     used_registers: u16,
     /// Which frames each pc can run in (see [`Frames`]).
     frames: Vec<Frames>,
+    /// What the program's instructions use of a run's input.
+    input_use: InputUse,
+}
+
+/// Which parts of a run's input a program's instructions can touch, so that a run sets up only
+/// those (for short programs, setting up the rest costs more than running them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputUse {
+    /// Loads, stores or atomics: through any base register, the stack's included.
+    pub memory: bool,
+    /// Legacy packet loads.
+    pub packet: bool,
+    /// Helper calls (static or `callx`), which see the run's memory.
+    pub helpers: bool,
 }
 
 /// In which frames an instruction can run: the outermost one (reached from pc 0) and/or a
@@ -35,8 +49,18 @@ impl Analysis {
             targets[entry] = true;
             polls[entry] = true;
         }
+        let mut input_use = InputUse::default();
         for (pc, instruction) in program.instructions() {
             used_registers |= registers(instruction);
+            match instruction {
+                Instruction::Load { .. }
+                | Instruction::Store { .. }
+                | Instruction::Atomic { .. } => input_use.memory = true,
+                Instruction::LoadPacket { .. } => input_use.packet = true,
+                Instruction::Call(CallTarget::Helper(_) | CallTarget::Kfunc(_))
+                | Instruction::Callx(_) => input_use.helpers = true,
+                _ => {}
+            }
             if let Some(offset) = instruction.branch_offset() {
                 // `Program` validated every target: it is inside the program.
                 let target = (pc as i64 + 1 + offset) as usize;
@@ -52,7 +76,13 @@ impl Analysis {
             polls,
             used_registers,
             frames,
+            input_use,
         }
+    }
+
+    /// What the program uses of a run's input.
+    pub fn input_use(&self) -> InputUse {
+        self.input_use
     }
 
     /// In which frames the instruction at `pc` can run (both `false` for unreachable code).

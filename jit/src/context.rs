@@ -1,8 +1,10 @@
 //! The run context: the one structure generated code receives (a pointer to it stays in a
 //! register for the whole run). It holds what inline code reads (bounds, fuel, interrupt flag),
 //! the argument block of calls into Rust, and where the run's outcome is written.
+//!
+//! A compiled program keeps one context for all its runs and rewrites only what a run changes
+//! ([`RunContext::start_run`]): building a fresh one per run cost more than a short program.
 
-use crate::runtime::RunState;
 use std::mem::offset_of;
 use xbpf_isa::exec::{STACK_FRAME_SIZE, STACK_SIZE};
 use xbpf_isa::{Access, Region};
@@ -57,8 +59,9 @@ pub struct RunContext {
     pub trap_pc: u64,
     /// Non-zero once a Rust routine recorded an error in the run state.
     pub error_pending: u64,
-    /// The Rust side of the run.
-    pub state: *mut RunState,
+    /// Address of the Rust side of the run (a `RunState`), exposed with its provenance
+    /// (`runtime::state_of` turns it back into a reference).
+    pub state: u64,
 }
 
 /// Field offsets for generated code.
@@ -97,53 +100,56 @@ pub mod field {
 }
 
 impl RunContext {
-    /// A context for a run over `stack` (the `STACK_SIZE` buffer), the run's first region,
-    /// its packet and its arguments.
-    pub fn new(
-        stack_start: u64,
-        first_region: Option<Region>,
-        packet: Option<Region>,
-        args: [u64; 5],
-        fuel: u64,
-        interrupt: u64,
-        state: *mut RunState,
-    ) -> RunContext {
-        let mut region_read_limit = [0; 4];
-        let mut region_write_limit = [0; 4];
-        let region_start = match first_region {
-            Some(region) => {
-                for (class, size) in ACCESS_SIZES.iter().enumerate() {
-                    // offset + size <= len  <=>  offset < len - size + 1
-                    let limit = (region.len + 1).saturating_sub(*size);
-                    region_read_limit[class] = limit;
-                    if region.writable {
-                        region_write_limit[class] = limit;
-                    }
-                }
-                region.start
-            }
-            None => 0,
-        };
-        let (packet_start, packet_len) = packet.map_or((0, 0), |p| (p.start, p.len));
+    /// A context for runs over `stack` (the `STACK_SIZE` buffer) that poll the flag at
+    /// `interrupt` (0 for none), with no region, packet or arguments yet.
+    pub fn new(stack_start: u64, interrupt: u64) -> RunContext {
         RunContext {
             stack_start,
             stack_top: stack_start + STACK_SIZE as u64,
             call_limit: stack_start + STACK_FRAME_SIZE as u64,
-            region_start,
-            region_read_limit,
-            region_write_limit,
-            packet_start,
-            packet_len,
-            fuel,
+            region_start: 0,
+            region_read_limit: [0; 4],
+            region_write_limit: [0; 4],
+            packet_start: 0,
+            packet_len: 0,
+            fuel: 0,
             interrupt,
             saved_sp: 0,
-            args,
+            args: [0; 5],
             spill: [0; 8],
             result: 0,
             trap_pc: 0,
             error_pending: 0,
-            state,
+            state: 0,
         }
+    }
+
+    /// Points the inline bounds checks at the run's first region and legacy packet loads at
+    /// its packet. Runs over the same memory as the last one skip this.
+    pub fn set_memory(&mut self, first_region: Option<Region>, packet: Option<Region>) {
+        let (region_start, len, writable) = match first_region {
+            Some(region) => (region.start, region.len, region.writable),
+            None => (0, 0, false),
+        };
+        self.region_start = region_start;
+        for (class, size) in ACCESS_SIZES.iter().enumerate() {
+            // offset + size <= len  <=>  offset < len - size + 1 (0 when none fits)
+            let limit = (len + 1).saturating_sub(*size);
+            self.region_read_limit[class] = limit;
+            self.region_write_limit[class] = if writable { limit } else { 0 };
+        }
+        (self.packet_start, self.packet_len) = packet.map_or((0, 0), |p| (p.start, p.len));
+    }
+
+    /// Prepares the context for a run with these arguments and fuel, whose Rust side is at
+    /// address `state`. What generated code writes before it reads (the saved stack pointer,
+    /// the spill area, the result, the trap pc) keeps whatever the last run left.
+    #[inline]
+    pub fn start_run(&mut self, args: [u64; 5], fuel: u64, state: u64) {
+        self.args = args;
+        self.fuel = fuel;
+        self.error_pending = 0;
+        self.state = state;
     }
 }
 
@@ -158,15 +164,8 @@ mod tests {
             len: 6,
             writable: false,
         };
-        let ctx = RunContext::new(
-            0x8000,
-            Some(region),
-            None,
-            [0; 5],
-            0,
-            0,
-            std::ptr::null_mut(),
-        );
+        let mut ctx = RunContext::new(0x8000, 0);
+        ctx.set_memory(Some(region), None);
         for (class, size) in ACCESS_SIZES.iter().enumerate() {
             for offset in 0..16u64 {
                 let inline = offset < ctx.region_read_limit[class];

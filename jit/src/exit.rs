@@ -37,7 +37,17 @@ impl ExitCode {
 }
 
 /// Turns what generated code returned into the run's result.
+#[inline]
 pub fn outcome(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
+    if returned == u64::from(ExitCode::Exit.value()) {
+        return Ok(ctx.result);
+    }
+    failure(returned, ctx, state)
+}
+
+/// The error of a run that did not exit normally.
+#[cold]
+fn failure(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
     let pc = ctx.trap_pc as usize;
     let code = ExitCode::ALL
         .into_iter()

@@ -108,7 +108,9 @@ use runtime::RunState;
 use stack::GuardedStack;
 use std::sync::Arc;
 use xbpf_isa::exec::Interrupt;
-use xbpf_isa::{Engine, ExecConfig, ExecError, Executable, PrepareError, Program, RunInput};
+use xbpf_isa::{
+    Engine, ExecConfig, ExecError, Executable, PrepareError, Program, Region, RunInput,
+};
 
 /// The engine name (`Engine::name`).
 pub const ENGINE_NAME: &str = "jit";
@@ -186,11 +188,26 @@ impl Jit {
             ..Options::from_config(config)
         };
         let compiled = backend::compile(program, &analysis, options, self.target, &config.helpers)?;
+        let input_use = analysis.input_use();
+        let setup = RunSetup {
+            // Inline bounds checks read the first region's limits; out-of-line ones and helpers
+            // read the memory map of the run state.
+            region_limits: options.bounds_checks && input_use.memory,
+            memory_map: (options.bounds_checks && input_use.memory) || input_use.helpers,
+            packet: input_use.packet,
+        };
         let stack = GuardedStack::new()?;
+        let interrupt = config
+            .interrupt
+            .as_ref()
+            .map_or(0, |flag| flag.as_ptr() as u64);
         Ok(JitProgram {
             compiled,
             program: program.clone(),
             state: Box::new(RunState::new(Arc::clone(&config.helpers), stack.region())),
+            context: Box::new(RunContext::new(stack.start() as u64, interrupt)),
+            packet: None,
+            setup,
             stack,
             fuel: config.fuel,
             interrupt: config.interrupt.clone(),
@@ -216,12 +233,33 @@ impl Engine for Jit {
 pub struct JitProgram {
     compiled: backend::Compiled,
     program: Program,
-    /// Zeroed at compilation and reused by every run.
+    /// Zeroed at compilation and reused by every run; generated code reaches it through the
+    /// context, so this field only owns it.
+    #[allow(dead_code)]
     stack: GuardedStack,
     state: Box<RunState>,
+    /// The context generated code runs with, reused by every run.
+    context: Box<RunContext>,
+    /// The packet the context was last set up for (its first region is the run state's).
+    packet: Option<Region>,
+    /// What a run sets up besides arguments and fuel.
+    setup: RunSetup,
     fuel: Option<u64>,
-    /// Kept alive while generated code may poll it.
+    /// Kept alive while generated code may poll it (through the context).
+    #[allow(dead_code)]
     interrupt: Option<Interrupt>,
+}
+
+/// Which parts of a run's input the generated code or the routines it calls read; runs set up
+/// only those.
+#[derive(Clone, Copy, Debug)]
+struct RunSetup {
+    /// The first region's limits in the context (inline bounds checks).
+    region_limits: bool,
+    /// The regions in the run state (out-of-line bounds checks, helpers).
+    memory_map: bool,
+    /// The packet in the context (legacy packet loads).
+    packet: bool,
 }
 
 impl std::fmt::Debug for JitProgram {
@@ -262,27 +300,29 @@ impl JitProgram {
 
 impl Executable for JitProgram {
     fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
-        self.state.reset(input.regions());
-        let interrupt = self
-            .interrupt
-            .as_ref()
-            .map_or(0, |flag| flag.as_ptr() as u64);
-        let mut ctx = RunContext::new(
-            self.stack.start() as u64,
-            input.regions().first().copied(),
-            input.packet(),
-            input.args,
-            self.fuel.unwrap_or(0),
-            interrupt,
-            &mut *self.state,
-        );
+        let setup = self.setup;
+        let regions = input.regions();
+        let packet = if setup.packet { input.packet() } else { None };
+        let ctx = &mut *self.context;
+        let regions_changed = setup.memory_map && self.state.reset(regions);
+        if regions_changed || packet != self.packet {
+            let first_region = if setup.region_limits {
+                regions.first().copied()
+            } else {
+                None
+            };
+            ctx.set_memory(first_region, packet);
+            self.packet = packet;
+        }
+        let state = (&mut *self.state as *mut RunState).expose_provenance() as u64;
+        ctx.start_run(input.args, self.fuel.unwrap_or(0), state);
         // SAFETY: the context points to this program's stack and run state, which `&mut self`
         // keeps exclusive for the run, and to regions the `RunInput` borrows for its lifetime,
         // which outlives this call. Generated code only touches memory inside them (bounds
         // checks) unless the program was compiled without checks, which the configuration
         // reserves for verified programs.
-        let returned = unsafe { backend::enter(&self.compiled, &mut ctx) };
-        exit::outcome(returned, &ctx, &mut self.state)
+        let returned = unsafe { backend::enter(&self.compiled, ctx) };
+        exit::outcome(returned, ctx, &mut self.state)
     }
 }
 

@@ -38,14 +38,23 @@ impl RunState {
         }
     }
 
-    /// Prepares for a run over `regions` (besides the stack).
-    pub fn reset(&mut self, regions: &[Region]) {
-        if self.regions != regions {
-            self.regions.clear();
-            self.regions.extend_from_slice(regions);
-            self.memory = None;
+    /// Prepares for a run over `regions` (besides the stack). Returns whether they differ
+    /// from the last run's. (`error` needs no reset: the run that records one takes it.)
+    #[inline]
+    pub fn reset(&mut self, regions: &[Region]) -> bool {
+        if self.regions == regions {
+            return false;
         }
-        self.error = None;
+        self.replace_regions(regions);
+        true
+    }
+
+    /// A run over other regions than the last one: the memory map is rebuilt on first use.
+    #[cold]
+    fn replace_regions(&mut self, regions: &[Region]) {
+        self.regions.clear();
+        self.regions.extend_from_slice(regions);
+        self.memory = None;
     }
 
     /// The memory map of the run (the stack and the run's regions) and the helper table.
@@ -91,6 +100,16 @@ impl AccessInfo {
     }
 }
 
+/// The run state whose address a context holds.
+///
+/// # Safety
+/// `ctx.state` must be the exposed address of the run state of the current run, which the
+/// executable owns and does not otherwise touch while generated code runs.
+unsafe fn state_of<'s>(ctx: &RunContext) -> &'s mut RunState {
+    // SAFETY: the caller's contract; `JitProgram::run` exposes the address before each run.
+    unsafe { &mut *std::ptr::with_exposed_provenance_mut::<RunState>(ctx.state as usize) }
+}
+
 /// Records `error` as the run's outcome.
 fn record(ctx: &mut RunContext, state: &mut RunState, error: ExecError) {
     state.error = Some(error);
@@ -106,8 +125,8 @@ pub unsafe fn check_access(ctx: *mut RunContext, addr: u64, info: u64) -> bool {
     // SAFETY: the caller passes the context of the running program, which it owns exclusively
     // while generated code is suspended in this call.
     let ctx = unsafe { &mut *ctx };
-    // SAFETY: `state` points to the run state owned by the executable for the whole run.
-    let state = unsafe { &mut *ctx.state };
+    // SAFETY: `state` is the run state owned by the executable for the whole run.
+    let state = unsafe { state_of(ctx) };
     let info = AccessInfo::decode(info);
     if state
         .memory_and_helpers()
@@ -167,7 +186,7 @@ pub unsafe fn call_helper(ctx: *mut RunContext, helper: *const Helper, id: u64, 
     // SAFETY: see `check_access`.
     let ctx = unsafe { &mut *ctx };
     // SAFETY: see `check_access`.
-    let state = unsafe { &mut *ctx.state };
+    let state = unsafe { state_of(ctx) };
     // SAFETY: the compiled program keeps the table (an `Arc`) alive and never mutates it.
     let helper = unsafe { &*helper };
     match invoke(
@@ -193,7 +212,7 @@ pub unsafe fn call_helper_by_id(ctx: *mut RunContext, id: u64, pc: u64) -> u64 {
     // SAFETY: see `check_access`.
     let ctx = unsafe { &mut *ctx };
     // SAFETY: see `check_access`.
-    let state = unsafe { &mut *ctx.state };
+    let state = unsafe { state_of(ctx) };
     let pc = pc as usize;
     let (memory, helpers) = state.memory_and_helpers();
     let outcome = match u32::try_from(id).ok().and_then(|id| helpers.get(id)) {
