@@ -1,6 +1,6 @@
 //! Limits of the embedding runtime (`xbpf::runtime::Runtime`) a host can rely on, on every
-//! engine of this build: the size of one map, the length of a tail-call chain, and fuel and a
-//! wall-clock deadline through `RuntimeConfig`. After each stop the runtime keeps working.
+//! engine of this build: the size of one map and of all maps together, the length of a tail-call
+//! chain, and fuel and a wall-clock deadline through `RuntimeConfig`. After each stop the runtime keeps working.
 //!
 //! (`tests/limits.rs` covers the engine-level limits: fuel, program size, call depth,
 //! interrupts.)
@@ -46,6 +46,56 @@ fn maps_larger_than_the_limit_are_refused() {
         // Maps within the limit are still created.
         let spec = MapSpec::new("small", MapType::Array, 4, 1024, 512);
         assert!(runtime.create_map(&spec).is_ok(), "{engine}");
+    }
+}
+
+#[test]
+fn maps_together_stay_within_the_total_limit() {
+    let config = RuntimeConfig {
+        max_total_map_bytes: 3 << 20,
+        ..RuntimeConfig::default()
+    };
+    for (engine, runtime) in runtimes(&config) {
+        // 1 MiB of values plus 4-byte keys each: two fit, the third does not.
+        let spec = |name: &str| MapSpec::new(name, MapType::Hash, 4, 1024, 1024);
+        let first = runtime.create_map(&spec("first")).unwrap();
+        runtime.create_map(&spec("second")).unwrap();
+        let in_use = runtime.map_bytes();
+        assert_eq!(in_use, 2 * 1024 * (1024 + 4), "{engine}");
+        match runtime.create_map(&spec("third")) {
+            Err(RuntimeError::Map {
+                source:
+                    MapError::TotalTooLarge {
+                        in_use: reported,
+                        limit,
+                        ..
+                    },
+                ..
+            }) => {
+                assert_eq!((reported, limit), (in_use, 3 << 20), "{engine}");
+            }
+            other => panic!("{engine}: {:?}", other.map(|_| ())),
+        }
+        // A refused map charges nothing; a smaller one still fits, and the maps created
+        // before keep working.
+        assert_eq!(runtime.map_bytes(), in_use, "{engine}");
+        let small = MapSpec::new("small", MapType::Array, 4, 8, 16);
+        runtime.create_map(&small).unwrap();
+        let map = runtime.map(first).unwrap();
+        map.update(&7u32.to_le_bytes(), &[1; 1024], 0).unwrap();
+        assert_eq!(
+            map.lookup(&7u32.to_le_bytes()).unwrap(),
+            vec![1; 1024],
+            "{engine}"
+        );
+        // Per-CPU maps are charged once per CPU.
+        let percpu = MapSpec::new("percpu", MapType::PercpuArray, 4, 1 << 16, 8);
+        let cpus = runtime.config().cpus as u64;
+        if 8 * (4 + (1 << 16) * cpus) + runtime.map_bytes() > 3 << 20 {
+            assert!(runtime.create_map(&percpu).is_err(), "{engine}");
+        } else {
+            runtime.create_map(&percpu).unwrap();
+        }
     }
 }
 

@@ -31,8 +31,9 @@
 //! stays out of reach of both:
 //!
 //! - **The run context** ([`context::RunContext`]: the limits inline checks read, the remaining
-//!   fuel, the saved native stack pointer, the pointer to the Rust run state) is a local of
-//!   [`JitProgram`]'s `run`, on the host thread's stack. Generated code holds its address in a
+//!   fuel, the saved native stack pointer, the address of the Rust run state) is a heap
+//!   allocation [`JitProgram`] owns and reuses for all its runs (each run rewrites only what
+//!   changed, see [`context::RunContext::start_run`]). Generated code holds its address in a
 //!   register reserved for it for the whole run: rbp on x86-64, x19 on ARM64. Both are
 //!   callee-saved in every supported calling convention, so calls into Rust keep them, and
 //!   neither holds an eBPF register (`regs.rs` of each back end maps r0 to r10 elsewhere and

@@ -54,6 +54,20 @@ pub enum MapError {
         /// The limit.
         limit: u64,
     },
+    /// A map that would take the runtime's maps past their total memory limit.
+    #[error(
+        "map `{name}` needs {bytes} bytes, but maps already hold {in_use} of the runtime's total limit of {limit}"
+    )]
+    TotalTooLarge {
+        /// The map's name.
+        name: String,
+        /// The memory it would be charged.
+        bytes: u64,
+        /// What the runtime's maps are charged already.
+        in_use: u64,
+        /// The runtime's limit for all its maps.
+        limit: u64,
+    },
     /// A value stored in a map of references (program array, map-in-map) or a record pointer
     /// that names nothing usable; what it should name.
     #[error("the value does not name a usable {0}")]
@@ -68,7 +82,7 @@ impl MapError {
             MapError::Exists => -17,
             MapError::Full => -7,
             MapError::Unsupported(_) => -95,
-            MapError::TooLarge { .. } => -12,
+            MapError::TooLarge { .. } | MapError::TotalTooLarge { .. } => -12,
             MapError::WrongSize { .. }
             | MapError::IndexOutOfRange { .. }
             | MapError::InvalidFlags(_)

@@ -195,6 +195,30 @@ impl Map {
         })
     }
 
+    /// The memory the map may come to hold, as charged against a runtime's total limit
+    /// (`RuntimeConfig::max_total_map_bytes`): every entry at its declared key and value size
+    /// (values once per CPU for per-CPU maps), or the buffer size of a ring buffer. Fixed at
+    /// creation, so a map charges its whole capacity up front, like Linux's memlock accounting.
+    pub fn charged_bytes(&self) -> u64 {
+        Map::charge(&self.spec, self.cpus)
+    }
+
+    /// What a map of this definition is charged (see [`Map::charged_bytes`]).
+    pub fn charge(spec: &MapSpec, cpus: usize) -> u64 {
+        if spec.map_type == MapType::Ringbuf {
+            return u64::from(spec.max_entries);
+        }
+        let copies = if spec.map_type.is_per_cpu() {
+            cpus.max(1) as u64
+        } else {
+            1
+        };
+        let entry = (stride(spec.value_size) as u64)
+            .saturating_mul(copies)
+            .saturating_add(u64::from(spec.key_size));
+        u64::from(spec.max_entries).saturating_mul(entry)
+    }
+
     /// The definition the map was created from.
     pub fn spec(&self) -> &MapSpec {
         &self.spec

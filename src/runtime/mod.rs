@@ -33,6 +33,9 @@ use xbpf_isa::{
 /// A prepared program's id in its runtime (what program arrays hold).
 pub type ProgramId = u32;
 
+/// Default of [`RuntimeConfig::max_total_map_bytes`]: 4 GiB.
+pub const DEFAULT_MAX_TOTAL_MAP_BYTES: u64 = 4 << 30;
+
 /// How programs are prepared and maps created.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -44,6 +47,9 @@ pub struct RuntimeConfig {
     pub cpus: usize,
     /// Memory limit of one map.
     pub max_map_bytes: u64,
+    /// Memory limit of all the runtime's maps together (each charged its whole capacity when
+    /// created, see [`Map::charged_bytes`]).
+    pub max_total_map_bytes: u64,
     /// A flag that stops running programs when set.
     pub interrupt: Option<Interrupt>,
     /// Run programs the verifier accepted (`load_program_verified`) without runtime bounds
@@ -58,6 +64,7 @@ impl Default for RuntimeConfig {
             bounds_checks: true,
             cpus: default_cpus(),
             max_map_bytes: DEFAULT_MAX_MAP_BYTES,
+            max_total_map_bytes: DEFAULT_MAX_TOTAL_MAP_BYTES,
             interrupt: None,
             trust_verifier: false,
         }
@@ -224,6 +231,9 @@ pub struct Runtime {
     programs: RwLock<Vec<SharedExecutable>>,
     /// Context layouts of programs whose packet pointer loads were rewritten.
     shadows: RwLock<HashMap<ProgramId, ContextShadow>>,
+    /// What the maps created so far are charged against `max_total_map_bytes` (maps live as
+    /// long as the runtime, so this only grows).
+    map_bytes: Mutex<u64>,
 }
 
 /// Where a program loaded for a program type with packet pointer fields expects them: its
@@ -320,6 +330,7 @@ impl Runtime {
             custom_helpers: Vec::new(),
             programs: RwLock::new(Vec::new()),
             shadows: RwLock::new(HashMap::new()),
+            map_bytes: Mutex::new(0),
         }
     }
 
@@ -370,16 +381,33 @@ impl Runtime {
         self.maps.get(id).ok_or(RuntimeError::NoSuchMap(id))
     }
 
-    /// Creates a map.
+    /// Creates a map, within the limits of one map and of all the runtime's maps.
     pub fn create_map(&self, spec: &MapSpec) -> Result<MapId, RuntimeError> {
-        let map =
-            Map::new(spec, self.config.cpus, self.config.max_map_bytes).map_err(|source| {
-                RuntimeError::Map {
-                    name: spec.name.clone(),
-                    source,
-                }
-            })?;
+        let map_error = |source| RuntimeError::Map {
+            name: spec.name.clone(),
+            source,
+        };
+        let charge = Map::charge(spec, self.config.cpus);
+        // Held while the map is allocated, so concurrent creations cannot both fit in what
+        // is left.
+        let mut in_use = lock(&self.map_bytes);
+        let limit = self.config.max_total_map_bytes;
+        if in_use.saturating_add(charge) > limit {
+            return Err(map_error(MapError::TotalTooLarge {
+                name: spec.name.clone(),
+                bytes: charge,
+                in_use: *in_use,
+                limit,
+            }));
+        }
+        let map = Map::new(spec, self.config.cpus, self.config.max_map_bytes).map_err(map_error)?;
+        *in_use += charge;
         Ok(self.maps.insert(map))
+    }
+
+    /// What the runtime's maps are charged against `RuntimeConfig::max_total_map_bytes`.
+    pub fn map_bytes(&self) -> u64 {
+        *lock(&self.map_bytes)
     }
 
     /// Parses an ELF object and creates its maps (inner maps of map-in-maps included).
