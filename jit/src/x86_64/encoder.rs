@@ -257,6 +257,7 @@ fn cmp_reg_imm8(ops: &mut VecAssembler<X64Relocation>, w: Width, dst: u8, imm: i
 }
 
 /// `inst` with its program constant, if any, as a plain immediate (no blinding).
+#[inline(always)]
 fn plain(inst: Inst) -> Inst {
     let unwrap = |operand| match operand {
         Operand::Program(imm) => Operand::Imm(imm.value),
@@ -352,12 +353,11 @@ impl Encoder {
     }
 
     /// Emits one instruction.
+    #[inline]
     pub fn emit(&mut self, inst: Inst) {
-        let inst = match self.keys {
-            Some(_) => self.blind(inst),
-            None => Some(plain(inst)),
-        };
-        if let Some(inst) = inst {
+        if self.keys.is_none() {
+            self.encode(plain(inst));
+        } else if let Some(inst) = self.blind(inst) {
             self.encode(inst);
         }
     }
