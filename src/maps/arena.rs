@@ -4,6 +4,7 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use xbpf_isa::Region;
 
 /// Alignment of every value (Linux rounds value sizes up to 8 too).
@@ -23,10 +24,10 @@ pub struct Arena {
     len: usize,
 }
 
-// SAFETY: the arena is plain bytes owned by this value; every access goes through raw-pointer
-// copies (no references are ever created into it), so sharing it between threads cannot break
-// Rust aliasing rules. Concurrent programs racing on the same bytes see torn values, exactly as
-// they would in Linux.
+// SAFETY: the arena is plain bytes owned by this value; our accesses go through raw pointers
+// with relaxed atomic loads and stores (`copy_relaxed`; no references are ever created into
+// it), so sharing it between threads cannot break Rust aliasing rules or race with programs'
+// accesses. Concurrent writers see torn values, exactly as they would in Linux.
 unsafe impl Send for Arena {}
 // SAFETY: see `Send`.
 unsafe impl Sync for Arena {}
@@ -90,26 +91,76 @@ impl Arena {
     pub fn read(&self, offset: usize, len: usize) -> Vec<u8> {
         self.check(offset, len);
         let mut out = vec![0u8; len];
-        // SAFETY: the range is inside the allocation (checked above); `out` is a fresh buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(offset), out.as_mut_ptr(), len)
-        };
+        // SAFETY: the range is inside the allocation (checked above); `out` is a fresh buffer
+        // of `len` bytes that nothing else accesses.
+        unsafe { copy_relaxed(self.ptr.as_ptr().add(offset), out.as_mut_ptr(), len) };
         out
     }
 
     /// Copies `data` in at `offset`.
     pub fn write(&self, offset: usize, data: &[u8]) {
         self.check(offset, data.len());
-        // SAFETY: the range is inside the allocation (checked above); `data` may point into
-        // program memory (another map's arena, say), so use an overlapping-safe copy.
-        unsafe { std::ptr::copy(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len()) };
+        // SAFETY: the range is inside the allocation (checked above).
+        let dst = unsafe { self.ptr.as_ptr().add(offset) };
+        let (src, len) = (data.as_ptr(), data.len());
+        // `data` may point into program memory, even into this arena (a program passing a
+        // pointer to one map value as the new value of another): copy through a buffer when
+        // the ranges overlap, so the result is the old bytes of `data`.
+        let overlaps = (src as usize) < dst as usize + len && (dst as usize) < src as usize + len;
+        if overlaps {
+            let mut copy = vec![0u8; len];
+            // SAFETY: `data` is `len` readable bytes, `copy` our own buffer of `len` bytes,
+            // and `dst` is checked above.
+            unsafe {
+                copy_relaxed(src, copy.as_mut_ptr(), len);
+                copy_relaxed(copy.as_ptr(), dst, len);
+            }
+        } else {
+            // SAFETY: `data` is `len` readable bytes, `dst` is checked above, and they do
+            // not overlap.
+            unsafe { copy_relaxed(src, dst, len) };
+        }
     }
 
     /// Zeroes `len` bytes at `offset`.
     pub fn zero(&self, offset: usize, len: usize) {
         self.check(offset, len);
         // SAFETY: the range is inside the allocation (checked above).
-        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(offset), 0, len) };
+        let dst = unsafe { self.ptr.as_ptr().add(offset) };
+        for index in 0..len {
+            // SAFETY: `dst + index` is inside the checked range; see `copy_relaxed` for why
+            // the access is atomic.
+            unsafe { AtomicU8::from_ptr(dst.add(index)) }.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst` with relaxed atomic loads and stores: programs on
+/// other threads may access the same bytes at any time (with plain or atomic instructions), and
+/// a plain copy racing with them would be a data race. Concurrent writers can still leave torn
+/// values, exactly as in Linux; what is ruled out is undefined behaviour in the host.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, and the ranges must not
+/// overlap; neither may be accessed through a Rust reference during the copy.
+unsafe fn copy_relaxed(src: *const u8, dst: *mut u8, len: usize) {
+    let mut index = 0;
+    if (src as usize | dst as usize).is_multiple_of(8) {
+        while index + 8 <= len {
+            // SAFETY: both addresses are 8-byte aligned and inside the caller's ranges.
+            let word = unsafe { AtomicU64::from_ptr(src.add(index).cast_mut().cast()) }
+                .load(Ordering::Relaxed);
+            // SAFETY: see above.
+            unsafe { AtomicU64::from_ptr(dst.add(index).cast()) }.store(word, Ordering::Relaxed);
+            index += 8;
+        }
+    }
+    while index < len {
+        // SAFETY: both addresses are inside the caller's ranges (bytes need no alignment).
+        let byte = unsafe { AtomicU8::from_ptr(src.add(index).cast_mut()) }.load(Ordering::Relaxed);
+        // SAFETY: see above.
+        unsafe { AtomicU8::from_ptr(dst.add(index)) }.store(byte, Ordering::Relaxed);
+        index += 1;
     }
 }
 
