@@ -249,25 +249,7 @@ impl Codegen<'_> {
             self.mov64(r0, T1);
             return;
         }
-        let new = match op {
-            AtomicOp::Xchg => value,
-            _ => {
-                let alu = match op {
-                    AtomicOp::Add => AluOp::Add,
-                    AtomicOp::Or => AluOp::Orr,
-                    AtomicOp::And => AluOp::And,
-                    _ => AluOp::Eor,
-                };
-                self.emit(Inst::Alu {
-                    op: alu,
-                    w,
-                    dst: T2,
-                    a: T1,
-                    b: value,
-                });
-                T2
-            }
-        };
+        let new = self.atomic_new_value(w, op, value);
         self.emit(Inst::Store {
             size,
             src: new,
@@ -341,25 +323,7 @@ impl Codegen<'_> {
             self.mov64(r0, T1);
             return;
         }
-        let new = match op {
-            AtomicOp::Xchg => value,
-            _ => {
-                let alu = match op {
-                    AtomicOp::Add => AluOp::Add,
-                    AtomicOp::Or => AluOp::Orr,
-                    AtomicOp::And => AluOp::And,
-                    _ => AluOp::Eor,
-                };
-                self.emit(Inst::Alu {
-                    op: alu,
-                    w,
-                    dst: T2,
-                    a: T1,
-                    b: value,
-                });
-                T2
-            }
-        };
+        let new = self.atomic_new_value(w, op, value);
         self.store_exclusive(w, new, addr, retry);
         if fetch || op == AtomicOp::Xchg {
             self.mov64(value, T1);
@@ -367,6 +331,26 @@ impl Codegen<'_> {
     }
 
     /// `stlxr w12, src, [addr]`, retrying the loop at `retry` when the store fails.
+    /// The value an atomic `op` (not `cmpxchg`) stores, from the old value in T1 and the
+    /// operand `value`: `value` itself for `xchg`, else `T1 op value` computed into T2.
+    fn atomic_new_value(&mut self, w: Width, op: AtomicOp, value: Gpr) -> Gpr {
+        let alu = match op {
+            AtomicOp::Xchg => return value,
+            AtomicOp::Add => AluOp::Add,
+            AtomicOp::Or => AluOp::Orr,
+            AtomicOp::And => AluOp::And,
+            _ => AluOp::Eor,
+        };
+        self.emit(Inst::Alu {
+            op: alu,
+            w,
+            dst: T2,
+            a: T1,
+            b: value,
+        });
+        T2
+    }
+
     fn store_exclusive(&mut self, w: Width, src: Gpr, addr: Gpr, retry: Label) {
         self.emit(Inst::StoreExclusive {
             w,
