@@ -18,19 +18,85 @@ use crate::semantics;
 /// is what makes reading arbitrary program memory as one of them sound.
 pub(crate) trait Word: Copy {
     const SIZE: u64;
+
+    /// Reads a `Self` at `ptr` in memory other threads may access at the same time (a map
+    /// value, shared input memory).
+    ///
+    /// # Safety
+    /// `ptr` must point to `SIZE` bytes valid for reads.
+    unsafe fn read_shared(ptr: *const u8) -> Self;
+
+    /// Writes `value` at `ptr` in memory other threads may access at the same time.
+    ///
+    /// # Safety
+    /// `ptr` must point to `SIZE` bytes valid for writes.
+    unsafe fn write_shared(ptr: *mut u8, value: Self);
 }
 
-impl Word for u8 {
-    const SIZE: u64 = 1;
+/// Implements `Word` for an integer type and its atomic twin, available on targets with atomics
+/// of `$bits` bits.
+///
+/// Memory outside the stack can be shared: programs on other threads update map values with
+/// atomic instructions, and the host reads and writes them with relaxed atomic copies. A plain
+/// access racing with those would be a data race (undefined behaviour in Rust's memory model),
+/// so aligned accesses are relaxed atomic loads and stores, which compile to the same plain
+/// move on x86-64 and ARM64. Misaligned accesses have no atomic form (Linux's verifier rejects
+/// misaligned atomics, and a program racing on misaligned shared bytes may see them torn).
+macro_rules! word {
+    ($int:ty, $atomic:ident, $bits:tt) => {
+        impl Word for $int {
+            const SIZE: u64 = core::mem::size_of::<$int>() as u64;
+
+            #[inline(always)]
+            unsafe fn read_shared(ptr: *const u8) -> $int {
+                #[cfg(target_has_atomic = $bits)]
+                if ptr.cast::<core::sync::atomic::$atomic>().is_aligned() {
+                    // SAFETY: the caller guarantees `SIZE` readable bytes, which are aligned for
+                    // the atomic type; every other access to shared memory is atomic too.
+                    let atomic =
+                        unsafe { core::sync::atomic::$atomic::from_ptr(ptr.cast_mut().cast()) };
+                    return atomic.load(Ordering::Relaxed);
+                }
+                // SAFETY: the caller guarantees `SIZE` readable bytes; no alignment is needed.
+                unsafe { ptr.cast::<$int>().read_unaligned() }
+            }
+
+            #[inline(always)]
+            unsafe fn write_shared(ptr: *mut u8, value: $int) {
+                #[cfg(target_has_atomic = $bits)]
+                if ptr.cast::<core::sync::atomic::$atomic>().is_aligned() {
+                    // SAFETY: as in `read_shared`, for writable bytes.
+                    let atomic = unsafe { core::sync::atomic::$atomic::from_ptr(ptr.cast()) };
+                    atomic.store(value, Ordering::Relaxed);
+                    return;
+                }
+                // SAFETY: the caller guarantees `SIZE` writable bytes; no alignment is needed.
+                unsafe { ptr.cast::<$int>().write_unaligned(value) }
+            }
+        }
+    };
 }
-impl Word for u16 {
-    const SIZE: u64 = 2;
+
+word!(u8, AtomicU8, "8");
+word!(u16, AtomicU16, "16");
+word!(u32, AtomicU32, "32");
+word!(u64, AtomicU64, "64");
+
+/// Where an access lands: the run's own stack, which no other thread sees, or memory the host
+/// lent the run, which other threads may access at the same time.
+#[derive(Clone, Copy)]
+enum Place {
+    Stack(*mut u8),
+    Shared(*mut u8),
 }
-impl Word for u32 {
-    const SIZE: u64 = 4;
-}
-impl Word for u64 {
-    const SIZE: u64 = 8;
+
+impl Place {
+    #[inline(always)]
+    fn pointer(self) -> *mut u8 {
+        match self {
+            Place::Stack(ptr) | Place::Shared(ptr) => ptr,
+        }
+    }
 }
 
 /// Offsets below this fit any access of up to 8 bytes into a region of `len` bytes (0 when
@@ -97,31 +163,25 @@ impl<'a> Memory<'a> {
         self.stack_start + STACK_SIZE as u64
     }
 
-    /// A pointer to `size` (1 to 8) accessible bytes at `addr`, or the out-of-bounds error.
+    /// Where `size` (1 to 8) accessible bytes at `addr` are, or the out-of-bounds error.
     ///
     /// The fast path is one subtraction and one comparison per region, for the stack (most
     /// accesses of compiled code) and then the input memory; anything else, including accesses
     /// that touch the last 7 bytes of either, takes the exact check of every region.
     #[inline(always)]
-    fn locate(
-        &self,
-        pc: usize,
-        addr: u64,
-        size: u64,
-        access: Access,
-    ) -> Result<*mut u8, ExecError> {
+    fn locate(&self, pc: usize, addr: u64, size: u64, access: Access) -> Result<Place, ExecError> {
         // Wrapping subtraction turns "below the start" into a huge offset, so one comparison
         // checks both ends.
         let offset = addr.wrapping_sub(self.stack_start);
         if offset < const { fast_limit(STACK_SIZE as u64) } {
-            return Ok(self.stack.wrapping_add(offset as usize));
+            return Ok(Place::Stack(self.stack.wrapping_add(offset as usize)));
         }
         let input_limit = match access {
             Access::Read => self.input_read_limit,
             Access::Write => self.input_write_limit,
         };
         if addr.wrapping_sub(self.input_start) < input_limit {
-            return Ok(region_pointer(addr));
+            return Ok(Place::Shared(region_pointer(addr)));
         }
         self.locate_exactly(pc, addr, size, access)
     }
@@ -133,18 +193,18 @@ impl<'a> Memory<'a> {
         addr: u64,
         size: u64,
         access: Access,
-    ) -> Result<*mut u8, ExecError> {
+    ) -> Result<Place, ExecError> {
         // `size <= 8 < STACK_SIZE` keeps the right side from underflowing.
         let offset = addr.wrapping_sub(self.stack_start);
         if offset <= STACK_SIZE as u64 - size {
-            return Ok(self.stack.wrapping_add(offset as usize));
+            return Ok(Place::Stack(self.stack.wrapping_add(offset as usize)));
         }
         if self
             .regions
             .iter()
             .any(|region| region.allows(addr, size, access))
         {
-            Ok(region_pointer(addr))
+            Ok(Place::Shared(region_pointer(addr)))
         } else {
             Err(ExecError::OutOfBounds {
                 pc,
@@ -158,21 +218,25 @@ impl<'a> Memory<'a> {
     /// RFC 9669 §5.1 Regular load and store operations: reads a `T` at `addr`.
     #[inline(always)]
     pub fn load<T: Word>(&self, pc: usize, addr: u64) -> Result<T, ExecError> {
-        let ptr = self.locate(pc, addr, T::SIZE, Access::Read)?;
-        // SAFETY: `locate` returned a pointer to `T::SIZE` readable bytes, inside the stack this
-        // run owns or inside a region whose validity the host guaranteed for the run (a borrow
-        // tied to the `RunInput`, or the contract of `add_raw_region`). `read_unaligned` needs
-        // no alignment and every bit pattern is a valid `T` (see `Word`).
-        Ok(unsafe { ptr.cast::<T>().read_unaligned() })
+        // SAFETY (both arms): `locate` returned a pointer to `T::SIZE` readable bytes, inside
+        // the stack this run owns or inside a region whose validity the host guaranteed for the
+        // run (a borrow tied to the `RunInput`, or the contract of `add_raw_region`). Every bit
+        // pattern is a valid `T` (see `Word`). Only this thread accesses the stack.
+        Ok(match self.locate(pc, addr, T::SIZE, Access::Read)? {
+            Place::Stack(ptr) => unsafe { ptr.cast::<T>().read_unaligned() },
+            Place::Shared(ptr) => unsafe { T::read_shared(ptr) },
+        })
     }
 
     /// RFC 9669 §5.1 Regular load and store operations: writes a `T` at `addr`.
     #[inline(always)]
     pub fn store<T: Word>(&self, pc: usize, addr: u64, value: T) -> Result<(), ExecError> {
-        let ptr = self.locate(pc, addr, T::SIZE, Access::Write)?;
-        // SAFETY: as in `load`, and `locate` checked that the bytes are writable: the stack, or
-        // a region the host declared writable for this run.
-        unsafe { ptr.cast::<T>().write_unaligned(value) };
+        // SAFETY (both arms): as in `load`, and `locate` checked that the bytes are writable:
+        // the stack, or a region the host declared writable for this run.
+        match self.locate(pc, addr, T::SIZE, Access::Write)? {
+            Place::Stack(ptr) => unsafe { ptr.cast::<T>().write_unaligned(value) },
+            Place::Shared(ptr) => unsafe { T::write_shared(ptr, value) },
+        }
         Ok(())
     }
 
@@ -190,7 +254,7 @@ impl<'a> Memory<'a> {
         src: u32,
         expected: u32,
     ) -> Result<u32, ExecError> {
-        let ptr = self.locate(pc, addr, 4, Access::Write)?;
+        let ptr = self.locate(pc, addr, 4, Access::Write)?.pointer();
         if ptr.cast::<AtomicU32>().is_aligned() {
             // SAFETY: `ptr` points to 4 writable bytes valid for the whole run (see `store`) and
             // is aligned for `AtomicU32`; the program thread accesses them only through this
@@ -236,7 +300,7 @@ impl<'a> Memory<'a> {
         src: u64,
         expected: u64,
     ) -> Result<u64, ExecError> {
-        let ptr = self.locate(pc, addr, 8, Access::Write)?;
+        let ptr = self.locate(pc, addr, 8, Access::Write)?.pointer();
         #[cfg(target_has_atomic = "64")]
         if ptr.cast::<AtomicU64>().is_aligned() {
             // SAFETY: as in `atomic32`, for 8 bytes aligned for `AtomicU64`.
