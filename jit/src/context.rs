@@ -49,7 +49,10 @@ pub struct RunContext {
     pub interrupt: u64,
     /// Native stack pointer after the entry prologue, restored by every way out of the program.
     pub saved_sp: u64,
-    /// r1 to r5 at entry and around helper calls (the helper's arguments; restored after it).
+    /// Address of the run's five arguments (r1 to r5 at entry), which the prologue reads where
+    /// the host left them: copying them here first would cost every run a store-load round trip.
+    pub input_args: u64,
+    /// r1 to r5 around helper calls (the helper's arguments; restored after it).
     pub args: [u64; 5],
     /// Register save area of out-of-line routines (the back end decides what goes where).
     pub spill: [u64; 8],
@@ -83,6 +86,7 @@ pub mod field {
     pub const FUEL: i32 = at(offset_of!(RunContext, fuel));
     pub const INTERRUPT: i32 = at(offset_of!(RunContext, interrupt));
     pub const SAVED_SP: i32 = at(offset_of!(RunContext, saved_sp));
+    pub const INPUT_ARGS: i32 = at(offset_of!(RunContext, input_args));
     pub const ARGS: i32 = at(offset_of!(RunContext, args));
     pub const SPILL: i32 = at(offset_of!(RunContext, spill));
     pub const RESULT: i32 = at(offset_of!(RunContext, result));
@@ -115,6 +119,7 @@ impl RunContext {
             fuel: 0,
             interrupt,
             saved_sp: 0,
+            input_args: 0,
             args: [0; 5],
             spill: [0; 8],
             result: 0,
@@ -141,12 +146,13 @@ impl RunContext {
         (self.packet_start, self.packet_len) = packet.map_or((0, 0), |p| (p.start, p.len));
     }
 
-    /// Prepares the context for a run with these arguments and fuel, whose Rust side is at
-    /// address `state`. What generated code writes before it reads (the saved stack pointer,
-    /// the spill area, the result, the trap pc) keeps whatever the last run left.
+    /// Prepares the context for a run whose arguments are at address `args` (five `u64`), with
+    /// this fuel, whose Rust side is at address `state`. What generated code writes before it
+    /// reads (the saved stack pointer, the spill area, the result, the trap pc) keeps whatever
+    /// the last run left.
     #[inline]
-    pub fn start_run(&mut self, args: [u64; 5], fuel: u64, state: u64) {
-        self.args = args;
+    pub fn start_run(&mut self, args: u64, fuel: u64, state: u64) {
+        self.input_args = args;
         self.fuel = fuel;
         self.error_pending = 0;
         self.state = state;

@@ -36,18 +36,14 @@ impl ExitCode {
     }
 }
 
-/// Turns what generated code returned into the run's result.
-#[inline]
-pub fn outcome(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
-    if returned == u64::from(ExitCode::Exit.value()) {
-        return Ok(ctx.result);
-    }
-    failure(returned, ctx, state)
+/// Whether generated code returned from a normal exit (r0 is then in `RunContext::result`).
+#[inline(always)]
+pub fn exited_normally(returned: u64) -> bool {
+    returned == u64::from(ExitCode::Exit.value())
 }
 
-/// The error of a run that did not exit normally.
-#[cold]
-fn failure(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
+/// The result of a run that did not exit normally (or, for completeness, of one that did).
+pub fn failure(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
     let pc = ctx.trap_pc as usize;
     let code = ExitCode::ALL
         .into_iter()

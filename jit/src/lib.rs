@@ -209,8 +209,9 @@ impl Jit {
             context: Box::new(RunContext::new(stack.start() as u64, interrupt)),
             packet: None,
             setup,
+            reads_input: setup.reads_input(),
             stack,
-            fuel: config.fuel,
+            fuel_budget: config.fuel.unwrap_or(0),
             interrupt: config.interrupt.clone(),
         })
     }
@@ -245,7 +246,10 @@ pub struct JitProgram {
     packet: Option<Region>,
     /// What a run sets up besides arguments and fuel.
     setup: RunSetup,
-    fuel: Option<u64>,
+    /// `setup.reads_input()`, tested by every run.
+    reads_input: bool,
+    /// The fuel each run starts with (read only by code compiled with fuel checks).
+    fuel_budget: u64,
     /// Kept alive while generated code may poll it (through the context).
     #[allow(dead_code)]
     interrupt: Option<Interrupt>,
@@ -261,6 +265,13 @@ struct RunSetup {
     memory_map: bool,
     /// The packet in the context (legacy packet loads).
     packet: bool,
+}
+
+impl RunSetup {
+    /// Whether runs need more of the input than the arguments.
+    fn reads_input(self) -> bool {
+        self.region_limits || self.memory_map || self.packet
+    }
 }
 
 impl std::fmt::Debug for JitProgram {
@@ -299,12 +310,13 @@ impl JitProgram {
     }
 }
 
-impl Executable for JitProgram {
-    fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
+impl JitProgram {
+    /// Points the context and the run state at this run's memory and packet, when they differ
+    /// from the last run's. Only programs that read them get here.
+    fn set_up_input(&mut self, input: &RunInput<'_>) {
         let setup = self.setup;
         let regions = input.regions();
         let packet = if setup.packet { input.packet() } else { None };
-        let ctx = &mut *self.context;
         let regions_changed = setup.memory_map && self.state.reset(regions);
         if regions_changed || packet != self.packet {
             let first_region = if setup.region_limits {
@@ -312,18 +324,42 @@ impl Executable for JitProgram {
             } else {
                 None
             };
-            ctx.set_memory(first_region, packet);
+            self.context.set_memory(first_region, packet);
             self.packet = packet;
         }
+    }
+}
+
+impl JitProgram {
+    /// The result of a run whose generated code returned `returned` instead of a normal exit.
+    /// Out of line, so that the normal path keeps fewer values alive across the run.
+    #[cold]
+    #[inline(never)]
+    fn failure(&mut self, returned: u64) -> Result<u64, ExecError> {
+        exit::failure(returned, &self.context, &mut self.state)
+    }
+}
+
+impl Executable for JitProgram {
+    #[inline]
+    fn run(&mut self, input: &RunInput<'_>) -> Result<u64, ExecError> {
+        if self.reads_input {
+            self.set_up_input(input);
+        }
         let state = (&mut *self.state as *mut RunState).expose_provenance() as u64;
-        ctx.start_run(input.args, self.fuel.unwrap_or(0), state);
+        let args = input.args.as_ptr().expose_provenance() as u64;
+        let ctx = &mut *self.context;
+        ctx.start_run(args, self.fuel_budget, state);
         // SAFETY: the context points to this program's stack and run state, which `&mut self`
-        // keeps exclusive for the run, and to regions the `RunInput` borrows for its lifetime,
-        // which outlives this call. Generated code only touches memory inside them (bounds
-        // checks) unless the program was compiled without checks, which the configuration
-        // reserves for verified programs.
+        // keeps exclusive for the run, and to the arguments and regions the `RunInput` borrows
+        // for its lifetime, which outlives this call. Generated code only touches memory inside
+        // them (bounds checks) unless the program was compiled without checks, which the
+        // configuration reserves for verified programs.
         let returned = unsafe { backend::enter(&self.compiled, ctx) };
-        exit::outcome(returned, ctx, &mut self.state)
+        if exit::exited_normally(returned) {
+            return Ok(self.context.result);
+        }
+        self.failure(returned)
     }
 }
 

@@ -92,12 +92,12 @@ impl Codegen<'_> {
         if self.options.interrupt {
             self.load64(INTERRUPT, Mem::at(CTX, field::INTERRUPT));
         }
-        for (index, reg) in regs::arguments().enumerate() {
-            if self.analysis.uses(reg) {
-                self.load64(
-                    regs::ebpf(reg),
-                    Mem::at(CTX, field::ARGS + 8 * index as i32),
-                );
+        if regs::arguments().any(|reg| self.analysis.uses(reg)) {
+            self.load64(IP0, Mem::at(CTX, field::INPUT_ARGS));
+            for (index, reg) in regs::arguments().enumerate() {
+                if self.analysis.uses(reg) {
+                    self.load64(regs::ebpf(reg), Mem::at(IP0, 8 * index as i32));
+                }
             }
         }
         for reg in std::iter::once(Reg::R0).chain(regs::callee_saved()) {
@@ -107,15 +107,29 @@ impl Codegen<'_> {
         }
     }
 
+    /// Undoes the prologue, from the stack pointer it left, and returns w0 to the host.
+    fn return_to_host(&mut self) {
+        self.pop_all(&self.saved_by_prologue.clone());
+        self.pop_all(&[Gpr::X29, LR]);
+        self.emit(Inst::Ret);
+    }
+
     /// Emits the shared stubs.
     pub fn emit_stubs(&mut self) {
         let stubs = self.stubs;
         let r0 = regs::ebpf(Reg::R0);
 
+        // A normal exit runs in the outermost frame (the analysis sends an `exit` here only
+        // there, or after checking r10), where sp is what the prologue left: no need to reload
+        // it, which would put a store-to-load round trip on the way out of every run.
+        self.emit(Inst::Bind(stubs.exit_program));
+        self.store64(r0, Mem::at(CTX, field::RESULT));
+        self.exit_with(ExitCode::Exit);
+        self.return_to_host();
+
+        // A failed legacy packet load can happen in any frame.
         self.emit(Inst::Bind(stubs.packet_fail));
         self.mov_imm(r0, 0);
-
-        self.emit(Inst::Bind(stubs.exit_program));
         self.store64(r0, Mem::at(CTX, field::RESULT));
         self.exit_with(ExitCode::Exit);
 
@@ -123,9 +137,7 @@ impl Codegen<'_> {
         self.emit(Inst::Bind(stubs.epilogue));
         self.load64(IP0, Mem::at(CTX, field::SAVED_SP));
         self.emit(Inst::MovToSp { src: IP0 });
-        self.pop_all(&self.saved_by_prologue.clone());
-        self.pop_all(&[Gpr::X29, LR]);
-        self.emit(Inst::Ret);
+        self.return_to_host();
 
         let record_pc = self.new_label();
         for (label, code) in [

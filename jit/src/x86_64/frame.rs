@@ -67,12 +67,12 @@ impl Codegen<'_> {
         });
         self.store64(Mem::new(CTX, field::SAVED_SP), Gpr::Rsp);
         self.load64(FP, Mem::new(CTX, field::STACK_TOP));
-        for (index, reg) in regs::arguments().enumerate() {
-            if self.analysis.uses(reg) {
-                self.load64(
-                    regs::ebpf(reg),
-                    Mem::new(CTX, field::ARGS + 8 * index as i32),
-                );
+        if regs::arguments().any(|reg| self.analysis.uses(reg)) {
+            self.load64(RAX, Mem::new(CTX, field::INPUT_ARGS));
+            for (index, reg) in regs::arguments().enumerate() {
+                if self.analysis.uses(reg) {
+                    self.load64(regs::ebpf(reg), Mem::new(RAX, 8 * index as i32));
+                }
             }
         }
         for reg in std::iter::once(Reg::R0).chain(regs::callee_saved()) {
@@ -88,11 +88,29 @@ impl Codegen<'_> {
         }
     }
 
+    /// Undoes the prologue, from the stack pointer it left, and returns eax to the host.
+    fn return_to_host(&mut self) {
+        self.adjust_rsp(AluOp::Add, self.prologue_padding());
+        for gpr in self.saved_by_prologue.clone().into_iter().rev() {
+            self.emit(Inst::Pop(gpr));
+        }
+        self.emit(Inst::Ret);
+    }
+
     /// Emits the shared stubs.
     pub fn emit_stubs(&mut self) {
         let stubs = self.stubs;
         let r0 = regs::ebpf(Reg::R0);
 
+        // A normal exit runs in the outermost frame (the analysis sends an `exit` here only
+        // there, or after checking r10), where rsp is what the prologue left: no need to reload
+        // it, which would put a store-to-load round trip on the way out of every run.
+        self.emit(Inst::Bind(stubs.exit_program));
+        self.store64(Mem::new(CTX, field::RESULT), r0);
+        self.exit_with(ExitCode::Exit);
+        self.return_to_host();
+
+        // A failed legacy packet load can happen in any frame.
         self.emit(Inst::Bind(stubs.packet_fail));
         self.emit(Inst::Alu {
             op: AluOp::Xor,
@@ -100,18 +118,12 @@ impl Codegen<'_> {
             dst: r0,
             src: Operand::Reg(r0),
         });
-
-        self.emit(Inst::Bind(stubs.exit_program));
         self.store64(Mem::new(CTX, field::RESULT), r0);
         self.exit_with(ExitCode::Exit);
 
         self.emit(Inst::Bind(stubs.epilogue));
         self.load64(Gpr::Rsp, Mem::new(CTX, field::SAVED_SP));
-        self.adjust_rsp(AluOp::Add, self.prologue_padding());
-        for gpr in self.saved_by_prologue.clone().into_iter().rev() {
-            self.emit(Inst::Pop(gpr));
-        }
-        self.emit(Inst::Ret);
+        self.return_to_host();
 
         let record_pc = self.new_label();
         for (label, code) in [
