@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs, then format check, clippy, the
-# API docs, every test, the bpf_conformance suite on every engine of this build, the packaging
+# API docs, every test, a fuzz smoke, ThreadSanitizer on the concurrency stress test
+# (scripts/tsan.sh), the bpf_conformance suite on every engine of this build, the packaging
 # checks (scripts/package-check.sh), and the tests again on ARM64 Linux (qemu) and Windows x64
 # (Wine) via scripts/cross.sh.
 #
@@ -38,6 +39,9 @@ XBPF_JIT_SOUNDNESS_CASES=100000 cargo test --release -p xbpf-verifier --test unc
 
 step "fuzz smoke: every fuzz target for 20 s"
 scripts/fuzz.sh --smoke
+
+step "data races: the concurrency stress test under ThreadSanitizer"
+scripts/tsan.sh
 
 step "benchmarks: build, then run each once with its result checks (criterion --test)"
 cargo bench --benches -- --test
