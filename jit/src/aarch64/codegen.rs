@@ -83,7 +83,7 @@ impl<'a> Codegen<'a> {
         plan: JumpPlan,
         keys: Option<Keys>,
     ) -> Codegen<'a> {
-        let mut e = Encoder::new(plan, program.len() * 24 + 512, keys);
+        let mut e = Encoder::new(plan, program.len(), keys);
         let stubs = Stubs {
             exit_program: e.new_label(),
             packet_fail: e.new_label(),

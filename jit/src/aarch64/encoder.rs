@@ -272,13 +272,26 @@ fn invalid(inst: &Inst) -> Option<String> {
 impl Encoder {
     /// An encoder whose conditional branches follow `plan`, and which blinds the program's
     /// constants with `keys` when given.
-    pub fn new(plan: JumpPlan, capacity: usize, keys: Option<Keys>) -> Encoder {
-        let mut ops = VecAssembler::new(0);
-        ops.reserve_ops(capacity);
+    ///
+    /// The buffers are sized for a program of `instructions` eBPF instructions up front:
+    /// growing them by doubling cost large programs more reallocations and page faults than
+    /// the encoding itself.
+    pub fn new(plan: JumpPlan, instructions: usize, keys: Option<Keys>) -> Encoder {
+        // About 24 bytes of code, one label (a branch target or a trap) and two label
+        // references (branches, stub calls) per instruction at most, in practice.
+        let ops = VecAssembler::new_with_capacity(
+            0,
+            instructions * 24 + 512,
+            0,
+            0,
+            instructions + 64,
+            0,
+            instructions * 2 + 64,
+        );
         Encoder {
             ops,
             plan,
-            branches: Vec::new(),
+            branches: Vec::with_capacity(instructions + 16),
             error: None,
             keys,
         }
@@ -798,7 +811,7 @@ mod tests {
     }
 
     fn listing(insts: &[Inst]) -> Vec<String> {
-        let mut encoder = Encoder::new(JumpPlan::default(), 64, None);
+        let mut encoder = Encoder::new(JumpPlan::default(), 4, None);
         for inst in insts {
             encoder.emit(*inst);
         }
@@ -978,7 +991,7 @@ mod tests {
             },
         ];
         for inst in bad {
-            let mut encoder = Encoder::new(JumpPlan::default(), 16, None);
+            let mut encoder = Encoder::new(JumpPlan::default(), 1, None);
             encoder.emit(inst);
             assert!(
                 matches!(encoder.finish(), Err(CompileError::Assembler(_))),
@@ -989,7 +1002,7 @@ mod tests {
 
     /// A conditional branch over `filler` bytes of code, and one tbz back over them.
     fn far_branches(plan: JumpPlan, filler: usize) -> Result<Finished, CompileError> {
-        let mut encoder = Encoder::new(plan, filler + 64, None);
+        let mut encoder = Encoder::new(plan, filler / 4 + 4, None);
         let start = encoder.new_label();
         let end = encoder.new_label();
         encoder.emit(Inst::Bind(start));
@@ -1041,7 +1054,7 @@ mod tests {
     /// Encodes one `MovConst` with blinding and simulates the code (move-wide instructions and
     /// `eor` of registers): the value left in each register, and the code words.
     fn blinded(inst: Inst) -> Result<([u64; 32], Vec<u32>), CompileError> {
-        let mut encoder = Encoder::new(JumpPlan::default(), 64, Some(Keys::random()));
+        let mut encoder = Encoder::new(JumpPlan::default(), 4, Some(Keys::random()));
         encoder.emit(inst);
         let Finished::Code(code) = encoder.finish()? else {
             panic!("no branches to relax");

@@ -289,13 +289,26 @@ fn plain(inst: Inst) -> Inst {
 impl Encoder {
     /// An encoder whose jumps follow `plan` (the default plan makes every jump rel32), and
     /// which blinds the program's constants with `keys` when given.
-    pub fn new(plan: JumpPlan, capacity: usize, keys: Option<Keys>) -> Encoder {
-        let mut ops = VecAssembler::new(0);
-        ops.reserve_ops(capacity);
+    ///
+    /// The buffers are sized for a program of `instructions` eBPF instructions up front:
+    /// growing them by doubling cost large programs more reallocations and page faults than
+    /// the encoding itself.
+    pub fn new(plan: JumpPlan, instructions: usize, keys: Option<Keys>) -> Encoder {
+        // About 16 bytes of code, one label (a jump target or a trap) and two label references
+        // (jumps, stub calls) per instruction at most, in practice.
+        let ops = VecAssembler::new_with_capacity(
+            0,
+            instructions * 16 + 256,
+            0,
+            0,
+            instructions + 64,
+            0,
+            instructions * 2 + 64,
+        );
         Encoder {
             ops,
             plan,
-            jumps: Vec::new(),
+            jumps: Vec::with_capacity(instructions + 16),
             keys,
             error: None,
         }
@@ -716,7 +729,7 @@ mod tests {
     use super::*;
 
     fn listing(insts: &[Inst]) -> Vec<String> {
-        let mut encoder = Encoder::new(JumpPlan::default(), 64, None);
+        let mut encoder = Encoder::new(JumpPlan::default(), 4, None);
         for inst in insts {
             encoder.emit(*inst);
         }
@@ -852,7 +865,7 @@ mod tests {
     #[test]
     fn jumps_are_short_only_where_the_first_pass_proved_they_fit() {
         let program = |plan: JumpPlan, filler: usize| {
-            let mut encoder = Encoder::new(plan, 64, None);
+            let mut encoder = Encoder::new(plan, 4, None);
             let near = encoder.new_label();
             let far = encoder.new_label();
             encoder.emit(Inst::Jcc(Cond::E, near));
@@ -883,7 +896,7 @@ mod tests {
         insts: &[Inst],
     ) -> Result<(std::collections::HashMap<u32, u64>, Vec<u8>), CompileError> {
         use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
-        let mut encoder = Encoder::new(JumpPlan::default(), 64, Some(Keys::random()));
+        let mut encoder = Encoder::new(JumpPlan::default(), 4, Some(Keys::random()));
         for inst in insts {
             encoder.emit(*inst);
         }
