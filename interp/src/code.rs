@@ -225,6 +225,9 @@ pub(crate) enum Kind {
     MovLshArsh,
     /// `mov dst, imm` (ALU64) then `ja` to `off`.
     MovImmJa,
+    /// `mov dst, imm; jCC ..., +1; mov dst, off` (a conditional select): `dst = imm`, then
+    /// `dst = off` unless the jump in the next slot is taken; continues three slots on.
+    SelectImm,
 }
 
 impl Kind {
@@ -233,7 +236,37 @@ impl Kind {
     pub fn is_conditional_jump(self) -> bool {
         (Kind::Jeq64Imm as u8..=Kind::Jsle32Reg as u8).contains(&(self as u8))
     }
+
+    /// The condition, the width and whether the operand is the immediate of a conditional
+    /// jump: its kinds come in groups of four (`64Imm`, `64Reg`, `32Imm`, `32Reg`) per
+    /// condition, in the order of [`CONDITIONS`] (see `jump_kind`).
+    #[inline(always)]
+    pub fn jump_parts(self) -> (JmpCond, Width, bool) {
+        let index = usize::from((self as u8).wrapping_sub(Kind::Jeq64Imm as u8));
+        let cond = CONDITIONS[(index / 4).min(CONDITIONS.len() - 1)];
+        let width = if index % 4 < 2 {
+            Width::W64
+        } else {
+            Width::W32
+        };
+        (cond, width, index % 2 == 0)
+    }
 }
+
+/// The jump conditions in the order their kinds are declared.
+pub(crate) const CONDITIONS: [JmpCond; 11] = [
+    JmpCond::Eq,
+    JmpCond::Ne,
+    JmpCond::Set,
+    JmpCond::Gt,
+    JmpCond::Ge,
+    JmpCond::Lt,
+    JmpCond::Le,
+    JmpCond::Sgt,
+    JmpCond::Sge,
+    JmpCond::Slt,
+    JmpCond::Sle,
+];
 
 /// A register number known to be r0 to r10, so that indexing the register file with it needs
 /// no bounds check.
@@ -685,24 +718,14 @@ mod tests {
 
     #[test]
     fn conditional_jumps_are_exactly_the_jcc_kinds() {
-        let conds = [
-            JmpCond::Eq,
-            JmpCond::Ne,
-            JmpCond::Set,
-            JmpCond::Gt,
-            JmpCond::Ge,
-            JmpCond::Lt,
-            JmpCond::Le,
-            JmpCond::Sgt,
-            JmpCond::Sge,
-            JmpCond::Slt,
-            JmpCond::Sle,
-        ];
         let mut jumps = Vec::new();
-        for cond in conds {
+        for cond in CONDITIONS {
             for width in [Width::W64, Width::W32] {
                 for src in [Source::Imm(0), Source::Reg(Reg::R1)] {
-                    jumps.push(jump_kind(width, cond, src));
+                    let kind = jump_kind(width, cond, src);
+                    let imm = matches!(src, Source::Imm(_));
+                    assert_eq!(kind.jump_parts(), (cond, width, imm), "{kind:?}");
+                    jumps.push(kind);
                 }
             }
         }

@@ -19,10 +19,14 @@
 //! | `mov d, s; lsh d, a; rsh/arsh d, b` | `MovLshRsh`, `MovLshArsh` | the same on `s` |
 //! | `mov d, imm; ja L` | `MovImmJa` | `d = imm`, go to L |
 //! | `jCC ... L1; ja L2` | the jump, with `next` = L2 | not taken: go to L2 |
+//! | `mov d, A; jCC ..., +1; mov d, B` | `SelectImm` | `d = A`, then `d = B` unless taken |
+//!
+//! The select is how clang compiles `d = cond ? A : B` for BPF, which has no conditional move;
+//! run as one op it needs no branch on the condition, which data-dependent conditions mispredict.
 
 use xbpf_isa::Program;
 
-use crate::code::{Kind, Op};
+use crate::code::{FALL_THROUGH, Kind, Op};
 
 /// Fuses the sequences of `ops` (one unfused op per slot). With `metered`, only sequences that
 /// lie inside one fuel block.
@@ -38,10 +42,35 @@ pub(crate) fn fuse(program: &Program, ops: &mut [Op], metered: bool) {
             continue;
         };
         let third = joinable(pc + 2).then(|| ops[pc + 2]);
-        if let Some(fused) = fuse_three(first, second, third).or_else(|| fuse_two(first, second)) {
+        if let Some(fused) = fuse_select(pc, first, second, third)
+            .or_else(|| fuse_three(first, second, third))
+            .or_else(|| fuse_two(first, second))
+        {
             ops[pc] = fused;
         }
     }
+}
+
+/// `mov d, A; jCC ..., +1; mov d, B` at `pc`, where both `mov`s write the same 64-bit value
+/// whether they are the ALU64 or the ALU32 form (ALU32 with a non-negative immediate).
+fn fuse_select(pc: usize, first: Op, second: Op, third: Option<Op>) -> Option<Op> {
+    let third = third?;
+    let constant = |op: Op| match op.kind {
+        Kind::Mov64Imm => Some(op.imm),
+        Kind::Mov32Imm if op.imm >= 0 => Some(op.imm),
+        _ => None,
+    };
+    let (taken, not_taken) = (constant(first)?, constant(third)?);
+    let selects = third.dst == first.dst
+        && second.kind.is_conditional_jump()
+        && second.next == FALL_THROUGH
+        && second.target() == pc + 3;
+    selects.then_some(Op {
+        kind: Kind::SelectImm,
+        imm: taken,
+        off: not_taken,
+        ..first
+    })
 }
 
 /// `mov d, s; lsh d, a; rsh/arsh d, b`.
@@ -150,7 +179,7 @@ fn mov_then(kind: Kind) -> Option<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::code::{Code, translate_unfused};
+    use crate::code::{CONDITIONS, Code, translate_unfused};
     use crate::machine::{Frames, Run, execute};
     use crate::memory::Memory;
     use proptest::prelude::*;
@@ -187,7 +216,7 @@ mod tests {
     }
 
     /// A few instructions, biased towards what `fuse` looks for: a register-to-register `mov`
-    /// then an operation on its destination, shift pairs, `mov imm; ja`, `jcc; ja`. Jumps go
+    /// then an operation on its destination, shift pairs, `mov imm; ja`, `jcc; ja`, selects. Jumps go
     /// forward by `skip` (clamped to the program's end later), so programs always terminate.
     fn piece() -> impl Strategy<Value = Vec<Instruction>> {
         let r = 0u8..4;
@@ -242,6 +271,34 @@ mod tests {
                         long: false
                     },
                 ]),
+            (
+                r.clone(),
+                r.clone(),
+                src.clone(),
+                (-2i32..3, any::<i32>()),
+                (any::<bool>(), any::<bool>()),
+                proptest::sample::select(CONDITIONS.to_vec()),
+                any::<bool>(),
+            )
+                .prop_map(|(d, x, y, (a, b), (a64, b64), cond, wide)| {
+                    let mov = |value: i32, wide64: bool| Instruction::Alu {
+                        width: if wide64 { Width::W64 } else { Width::W32 },
+                        op: AluOp::Mov,
+                        dst: reg(d),
+                        src: Source::Imm(value),
+                    };
+                    vec![
+                        mov(a, a64),
+                        Instruction::Jump {
+                            width: if wide { Width::W64 } else { Width::W32 },
+                            cond,
+                            dst: reg(x),
+                            src: y,
+                            off: 1,
+                        },
+                        mov(b, b64),
+                    ]
+                }),
             (r.clone(), op, src).prop_map(|(d, op, x)| vec![alu(op, d, x)]),
             (r, 0i16..6).prop_map(|(d, off)| vec![Instruction::Jump {
                 width: Width::W64,

@@ -390,6 +390,18 @@ pub(crate) fn execute<const METERED: bool, const POLL: bool>(
                 r[op.d()] = op.imm64();
                 jump_to!(op.target(), pc + 1);
             }
+            Kind::SelectImm => {
+                // The jump is forward and lands where both paths meet: no poll, and the value
+                // is chosen without a branch that depends on the data.
+                r[op.d()] = op.imm64();
+                let jump = &ops[pc + 1];
+                let (cond, width, imm) = jump.kind.jump_parts();
+                let operand = if imm { jump.imm64() } else { r[jump.s()] };
+                let taken = condition(cond, width, r[jump.d()], operand);
+                r[op.d()] = if taken { op.imm64() } else { op.mem_offset() };
+                pc += 3;
+                continue;
+            }
         }
         pc += 1;
     }
