@@ -10,7 +10,8 @@ pub struct Analysis {
     targets: Vec<bool>,
     /// pcs where the interrupt flag is polled: targets of backward jumps and function entries.
     polls: Vec<bool>,
-    /// Bit n is set when the program uses rn (r1 to r5 count as used by helper calls).
+    /// Bit n is set when the program uses rn (r1 to r5 count as used by calls, r10 by local
+    /// calls, which move it).
     used_registers: u16,
     /// Which frames each pc can run in (see [`Frames`]).
     frames: Vec<Frames>,
@@ -44,7 +45,7 @@ impl Analysis {
         let len = program.len();
         let mut targets = vec![false; len];
         let mut polls = vec![false; len];
-        let mut used_registers = 1 << Reg::R10.number();
+        let mut used_registers = 0;
         for &entry in program.functions() {
             targets[entry] = true;
             polls[entry] = true;
@@ -177,6 +178,7 @@ fn registers(instruction: &Instruction) -> u16 {
                 }
         }
         Instruction::Jump { dst, src, .. } => bit(dst) | source(src),
+        Instruction::Call(CallTarget::Local(_)) => CALL_REGISTERS | bit(Reg::R10),
         Instruction::Call(_) => CALL_REGISTERS,
         Instruction::Callx(reg) => CALL_REGISTERS | bit(reg),
         Instruction::Exit => bit(Reg::R0),
@@ -247,5 +249,22 @@ mod tests {
         assert!((5..=6).all(callee) && !(5..=6).any(outermost));
         assert!(analysis.uses(Reg::R10));
         assert!(!analysis.uses(Reg::R6));
+    }
+
+    #[test]
+    fn r10_counts_as_used_when_named_or_moved_by_local_calls() {
+        let straight = program(&[(0xb7, 0, 0, 0, 1), (0x95, 0, 0, 0, 0)]);
+        assert!(!Analysis::new(&straight).uses(Reg::R10));
+        // stxdw [r10-8], r1; exit
+        let named = program(&[(0x7b, 10, 1, -8, 0), (0x95, 0, 0, 0, 0)]);
+        assert!(Analysis::new(&named).uses(Reg::R10));
+        // call +1; exit; mov r0, 1; exit
+        let calls = program(&[
+            (0x85, 0, 1, 0, 1),
+            (0x95, 0, 0, 0, 0),
+            (0xb7, 0, 0, 0, 1),
+            (0x95, 0, 0, 0, 0),
+        ]);
+        assert!(Analysis::new(&calls).uses(Reg::R10));
     }
 }

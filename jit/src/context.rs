@@ -5,6 +5,7 @@
 //! A compiled program keeps one context for all its runs and rewrites only what a run changes
 //! ([`RunContext::start_run`]): building a fresh one per run cost more than a short program.
 
+use crate::exit::ExitCode;
 use std::mem::offset_of;
 use xbpf_isa::exec::{STACK_FRAME_SIZE, STACK_SIZE};
 use xbpf_isa::{Access, Region};
@@ -49,19 +50,17 @@ pub struct RunContext {
     pub interrupt: u64,
     /// Native stack pointer after the entry prologue, restored by every way out of the program.
     pub saved_sp: u64,
-    /// Address of the run's five arguments (r1 to r5 at entry), which the prologue reads where
-    /// the host left them: copying them here first would cost every run a store-load round trip.
-    pub input_args: u64,
     /// r1 to r5 around helper calls (the helper's arguments; restored after it).
     pub args: [u64; 5],
     /// Register save area of out-of-line routines (the back end decides what goes where).
     pub spill: [u64; 8],
-    /// r0 when the program exits normally.
-    pub result: u64,
     /// The pc of the instruction that stopped the run (for errors without recorded details).
     pub trap_pc: u64,
-    /// Non-zero once a Rust routine recorded an error in the run state.
-    pub error_pending: u64,
+    /// [`ExitCode::Exit`] (0) while a run goes on and after it exits normally; otherwise why
+    /// it stopped, written by the trap stubs or by a Rust routine that recorded an error. The
+    /// host resets it after reading a failure, so that a normal run neither writes nor waits
+    /// for it: r0 comes back in the return register.
+    pub exit_code: u64,
     /// Address of the Rust side of the run (a `RunState`), exposed with its provenance
     /// (`runtime::state_of` turns it back into a reference).
     pub state: u64,
@@ -86,12 +85,10 @@ pub mod field {
     pub const FUEL: i32 = at(offset_of!(RunContext, fuel));
     pub const INTERRUPT: i32 = at(offset_of!(RunContext, interrupt));
     pub const SAVED_SP: i32 = at(offset_of!(RunContext, saved_sp));
-    pub const INPUT_ARGS: i32 = at(offset_of!(RunContext, input_args));
     pub const ARGS: i32 = at(offset_of!(RunContext, args));
     pub const SPILL: i32 = at(offset_of!(RunContext, spill));
-    pub const RESULT: i32 = at(offset_of!(RunContext, result));
     pub const TRAP_PC: i32 = at(offset_of!(RunContext, trap_pc));
-    pub const ERROR_PENDING: i32 = at(offset_of!(RunContext, error_pending));
+    pub const EXIT_CODE: i32 = at(offset_of!(RunContext, exit_code));
 
     /// Offset of the limit for an access of `size` bytes.
     pub const fn region_limit(access: Access, size: u32) -> i32 {
@@ -119,12 +116,10 @@ impl RunContext {
             fuel: 0,
             interrupt,
             saved_sp: 0,
-            input_args: 0,
             args: [0; 5],
             spill: [0; 8],
-            result: 0,
             trap_pc: 0,
-            error_pending: 0,
+            exit_code: ExitCode::Exit.value().into(),
             state: 0,
         }
     }
@@ -146,16 +141,26 @@ impl RunContext {
         (self.packet_start, self.packet_len) = packet.map_or((0, 0), |p| (p.start, p.len));
     }
 
-    /// Prepares the context for a run whose arguments are at address `args` (five `u64`), with
-    /// this fuel, whose Rust side is at address `state`. What generated code writes before it
-    /// reads (the saved stack pointer, the spill area, the result, the trap pc) keeps whatever
-    /// the last run left.
+    /// Prepares the context for a run with this fuel, whose Rust side is at address `state`.
+    /// What generated code writes before it reads (the saved stack pointer, the spill area, the
+    /// trap pc) keeps whatever the last run left; the exit code is already `Exit` (see
+    /// [`RunContext::take_exit_code`]). The arguments are not here: the entry point takes their
+    /// address as its second argument.
     #[inline]
-    pub fn start_run(&mut self, args: u64, fuel: u64, state: u64) {
-        self.input_args = args;
+    pub fn start_run(&mut self, fuel: u64, state: u64) {
         self.fuel = fuel;
-        self.error_pending = 0;
         self.state = state;
+    }
+
+    /// Whether the last run exited normally (its r0 is then what the entry point returned).
+    #[inline]
+    pub fn exited_normally(&self) -> bool {
+        self.exit_code == u64::from(ExitCode::Exit.value())
+    }
+
+    /// The exit code of the last run, leaving `Exit` for the next one.
+    pub fn take_exit_code(&mut self) -> u64 {
+        std::mem::replace(&mut self.exit_code, ExitCode::Exit.value().into())
     }
 }
 

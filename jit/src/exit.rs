@@ -4,12 +4,13 @@ use crate::context::RunContext;
 use crate::runtime::RunState;
 use xbpf_isa::ExecError;
 
-/// The value generated code returns. Anything but `Exit` is an error whose pc is in
+/// How a run ended, in `RunContext::exit_code`. Anything but `Exit` is an error whose pc is in
 /// `RunContext::trap_pc`, or whose details a Rust routine recorded in the run state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum ExitCode {
-    /// The outermost frame exited (or a legacy packet load failed); r0 is in `result`.
+    /// The run goes on, or the outermost frame exited (or a legacy packet load failed): r0 is
+    /// the entry point's return value.
     Exit = 0,
     /// A fuel block did not fit in the remaining fuel.
     OutOfFuel = 1,
@@ -30,26 +31,26 @@ impl ExitCode {
         ExitCode::Recorded,
     ];
 
-    /// The value generated code returns.
+    /// The value of `RunContext::exit_code`.
     pub const fn value(self) -> u32 {
         self as u32
     }
 }
 
-/// Whether generated code returned from a normal exit (r0 is then in `RunContext::result`).
-#[inline(always)]
-pub fn exited_normally(returned: u64) -> bool {
-    returned == u64::from(ExitCode::Exit.value())
-}
-
-/// The result of a run that did not exit normally (or, for completeness, of one that did).
-pub fn failure(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<u64, ExecError> {
+/// The result of a run that ended with `exit_code` (taken from the context) after generated
+/// code returned `r0`.
+pub fn outcome(
+    exit_code: u64,
+    r0: u64,
+    ctx: &RunContext,
+    state: &mut RunState,
+) -> Result<u64, ExecError> {
     let pc = ctx.trap_pc as usize;
     let code = ExitCode::ALL
         .into_iter()
-        .find(|code| u64::from(code.value()) == returned);
+        .find(|code| u64::from(code.value()) == exit_code);
     match code {
-        Some(ExitCode::Exit) => Ok(ctx.result),
+        Some(ExitCode::Exit) => Ok(r0),
         Some(ExitCode::OutOfFuel) => Err(ExecError::OutOfFuel { pc }),
         Some(ExitCode::CallDepthExceeded) => Err(ExecError::CallDepthExceeded { pc }),
         Some(ExitCode::Interrupted) => Err(ExecError::Interrupted { pc }),
@@ -60,7 +61,7 @@ pub fn failure(returned: u64, ctx: &RunContext, state: &mut RunState) -> Result<
                 pc,
                 id: 0,
                 name: "jit".to_string(),
-                message: format!("internal error: exit code {returned} without a recorded error"),
+                message: format!("internal error: exit code {exit_code} without a recorded error"),
             }
         })),
     }

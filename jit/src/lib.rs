@@ -18,8 +18,9 @@
 //!
 //! A back end is a module providing: `Target` (what code is generated for, e.g. the x86-64
 //! calling convention) and `host_target()`; `Compiled` (its executable code and [`Layout`]);
-//! `compile(program, analysis, options, target, helpers)`; `enter(compiled, ctx)`, which calls
-//! the code with a [`context::RunContext`] and returns an [`exit::ExitCode`] value; and
+//! `compile(program, analysis, options, target, helpers)`; `enter(compiled, ctx, args)`, which
+//! calls the code with a [`context::RunContext`] and the address of r1 to r5 and returns r0
+//! (how the run ended is the context's [`exit::ExitCode`]); and
 //! `listing`, `code` and `layout` for inspection. Generated code calls back into
 //! [`runtime`] through trampolines of its own calling convention.
 //!
@@ -331,12 +332,14 @@ impl JitProgram {
 }
 
 impl JitProgram {
-    /// The result of a run whose generated code returned `returned` instead of a normal exit.
-    /// Out of line, so that the normal path keeps fewer values alive across the run.
+    /// The result of a run whose generated code returned `r0` and left an exit code other
+    /// than `Exit`. Out of line, so that the normal path keeps fewer values alive across the
+    /// run.
     #[cold]
     #[inline(never)]
-    fn failure(&mut self, returned: u64) -> Result<u64, ExecError> {
-        exit::failure(returned, &self.context, &mut self.state)
+    fn failure(&mut self, r0: u64) -> Result<u64, ExecError> {
+        let exit_code = self.context.take_exit_code();
+        exit::outcome(exit_code, r0, &self.context, &mut self.state)
     }
 }
 
@@ -347,19 +350,18 @@ impl Executable for JitProgram {
             self.set_up_input(input);
         }
         let state = (&mut *self.state as *mut RunState).expose_provenance() as u64;
-        let args = input.args.as_ptr().expose_provenance() as u64;
         let ctx = &mut *self.context;
-        ctx.start_run(args, self.fuel_budget, state);
+        ctx.start_run(self.fuel_budget, state);
         // SAFETY: the context points to this program's stack and run state, which `&mut self`
-        // keeps exclusive for the run, and to the arguments and regions the `RunInput` borrows
-        // for its lifetime, which outlives this call. Generated code only touches memory inside
-        // them (bounds checks) unless the program was compiled without checks, which the
-        // configuration reserves for verified programs.
-        let returned = unsafe { backend::enter(&self.compiled, ctx) };
-        if exit::exited_normally(returned) {
-            return Ok(self.context.result);
+        // keeps exclusive for the run, and to the regions the `RunInput` borrows for its
+        // lifetime, which outlives this call, as do the arguments. Generated code only touches
+        // memory inside them (bounds checks) unless the program was compiled without checks,
+        // which the configuration reserves for verified programs.
+        let r0 = unsafe { backend::enter(&self.compiled, ctx, &input.args) };
+        if self.context.exited_normally() {
+            return Ok(r0);
         }
-        self.failure(returned)
+        self.failure(r0)
     }
 }
 

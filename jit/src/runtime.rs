@@ -7,6 +7,7 @@
 //! caught and reported as helper errors.
 
 use crate::context::RunContext;
+use crate::exit::ExitCode;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use xbpf_isa::exec::Helper;
@@ -113,7 +114,7 @@ unsafe fn state_of<'s>(ctx: &RunContext) -> &'s mut RunState {
 /// Records `error` as the run's outcome.
 fn record(ctx: &mut RunContext, state: &mut RunState, error: ExecError) {
     state.error = Some(error);
-    ctx.error_pending = 1;
+    ctx.exit_code = ExitCode::Recorded.value().into();
 }
 
 /// Checks an access against every region. Returns whether it is allowed; when not, records
@@ -177,7 +178,7 @@ fn invoke(
 }
 
 /// A `call` of a helper resolved at compile time. Returns r0; on failure records the error
-/// (generated code checks `error_pending` after the call).
+/// (generated code checks `exit_code` after the call).
 ///
 /// # Safety
 /// `ctx` must point to the live context of the current run and `helper` into the helper table

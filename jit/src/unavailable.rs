@@ -31,7 +31,7 @@ pub fn compile(
 
 /// # Safety
 /// Never callable: `Compiled` has no values.
-pub unsafe fn enter(compiled: &Compiled, _ctx: *mut RunContext) -> u64 {
+pub unsafe fn enter(compiled: &Compiled, _ctx: *mut RunContext, _args: &[u64; 5]) -> u64 {
     match *compiled {}
 }
 

@@ -211,3 +211,51 @@ fn unchecked_code_still_sees_each_runs_packet_and_memory_map() {
         assert_eq!(executable.run(&input), Ok(expected), "seed {seed}");
     }
 }
+
+#[test]
+fn after_any_failure_the_next_run_exits_normally() {
+    // r1 selects how the run ends: 0 exits with r0 = 7, 1 makes the helper fail, 2 loops until
+    // the fuel runs out, 3 recurses past the frame limit. A failure leaves its exit code in
+    // the run context; the next run must not see it.
+    const FAILING_HELPER: i32 = 11;
+    let mut helpers = HelperTable::new();
+    helpers.register(FAILING_HELPER as u32, "fail", |_, _| {
+        Err(xbpf_isa::HelperError::Failed("asked to fail".into()))
+    });
+    let config = ExecConfig {
+        fuel: Some(1_000),
+        ..config(helpers, None)
+    };
+    let eq = xbpf_isa::JmpCond::Eq;
+    let program = program(&[
+        jump(xbpf_isa::Width::W64, eq, 1, imm(1), 4), // 0: to 5
+        jump(xbpf_isa::Width::W64, eq, 1, imm(2), 5), // 1: to 7
+        jump(xbpf_isa::Width::W64, eq, 1, imm(3), 5), // 2: to 8
+        mov64(0, imm(7)),                             // 3
+        exit(),                                       // 4
+        call_helper(FAILING_HELPER),                  // 5
+        exit(),                                       // 6
+        ja(-1),                                       // 7: loops on itself
+        call_local(-1),                               // 8: calls itself
+        exit(),                                       // 9
+    ]);
+    let mut reference = xbpf_interp::Interpreter.prepare(&program, &config).unwrap();
+    for (variant, jit) in code_variants() {
+        let mut executable = jit.prepare(&program, &config).unwrap();
+        for selector in [0, 1, 0, 2, 0, 3, 0, 1, 2, 3, 0, 0] {
+            let mut input = RunInput::empty();
+            input.args[0] = selector;
+            let expected = reference.run(&input);
+            assert_eq!(
+                expected.is_ok(),
+                selector == 0,
+                "the interpreter ends selector {selector} with {expected:?}"
+            );
+            assert_eq!(
+                executable.run(&input),
+                expected,
+                "{variant}, selector {selector}"
+            );
+        }
+    }
+}

@@ -51,18 +51,19 @@ pub fn cpu_has_lse() -> bool {
     std::arch::is_aarch64_feature_detected!("lse")
 }
 
-/// Calls generated code at `entry` with the context.
+/// Calls generated code at `entry` with the context and the arguments (r1 to r5); returns r0.
 ///
 /// # Safety
 /// `entry` must be the entry point of code compiled by this back end, whose instruction cache
 /// maintenance is done, and `ctx` a fully initialised context whose stack, regions and state
 /// stay valid for the call.
-pub unsafe fn enter(entry: *const u8, code: &[u8], ctx: *mut RunContext) -> u64 {
+pub unsafe fn enter(entry: *const u8, code: &[u8], ctx: *mut RunContext, args: &[u64; 5]) -> u64 {
     // The code was written (and the data cache cleaned, the instruction cache invalidated) when
     // it was compiled, possibly on another core: an `isb` on this one discards any instruction
     // it may have fetched before that.
     dynasmrt::cache_control::prepare_for_execution(code);
-    // SAFETY: the caller guarantees `entry` is AAPCS64 code taking one pointer.
-    let function: extern "C" fn(*mut RunContext) -> u64 = unsafe { std::mem::transmute(entry) };
-    function(ctx)
+    // SAFETY: the caller guarantees `entry` is AAPCS64 code taking two pointers.
+    let function: extern "C" fn(*mut RunContext, *const u64) -> u64 =
+        unsafe { std::mem::transmute(entry) };
+    function(ctx, args.as_ptr())
 }

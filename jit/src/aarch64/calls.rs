@@ -91,7 +91,7 @@ impl Codegen<'_> {
 
     /// Stop if the helper failed; restore r1 to r5 (r0 is the result, already in x0).
     fn finish_helper_call(&mut self) {
-        self.load64(IP0, Mem::at(CTX, field::ERROR_PENDING));
+        self.load64(IP0, Mem::at(CTX, field::EXIT_CODE));
         self.emit(Inst::Cbz {
             nonzero: true,
             w: Width::W64,

@@ -8,26 +8,27 @@ use super::encoder::{Encoder, Finished, JumpPlan};
 use super::regs::{self, CTX, FP, FUEL, INTERRUPT, IP0, IP1, LR, REGION_START, STACK_START};
 use crate::analysis::Analysis;
 use crate::blinding::Keys;
+use crate::context::field;
 use crate::error::CompileError;
 use crate::exit::ExitCode;
 use crate::listing::Layout;
 use crate::options::Options;
-use xbpf_isa::{HelperTable, Program};
+use xbpf_isa::{HelperTable, Program, Reg};
 
 /// Labels of the code emitted once and shared by every site.
 #[derive(Clone, Copy, Debug)]
 pub struct Stubs {
-    /// Stores r0 as the result and returns `ExitCode::Exit`.
+    /// Returns r0 (in x0) from the outermost frame.
     pub exit_program: Label,
-    /// A failed legacy packet load: the program exits with r0 = 0.
+    /// A failed legacy packet load: the program exits with r0 = 0, from any frame.
     pub packet_fail: Label,
-    /// Restores the caller's registers and returns w0 (the exit code).
+    /// Restores the stack pointer and the caller's registers and returns x0.
     pub epilogue: Label,
     /// Traps with the pc in x17.
     pub out_of_fuel: Label,
     pub call_depth: Label,
     pub interrupted: Label,
-    /// Returns `ExitCode::Recorded` (a Rust routine recorded the error).
+    /// Ends the run with `ExitCode::Recorded` (a Rust routine recorded the error).
     pub recorded: Label,
     /// Out-of-line bounds check: address in x9, access info in x17, called with `bl`; returns
     /// only if the access is allowed.
@@ -103,7 +104,9 @@ impl<'a> Codegen<'a> {
             .collect();
         let mut saved_by_prologue = vec![CTX];
         saved_by_prologue.extend(&saved_across_calls);
-        saved_by_prologue.push(FP);
+        if analysis.uses(Reg::R10) {
+            saved_by_prologue.push(FP);
+        }
         if options.bounds_checks {
             saved_by_prologue.extend([STACK_START, REGION_START]);
         }
@@ -278,8 +281,13 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// `mov w0, code`: the value the epilogue returns.
+    /// Writes `code` as the run's exit code (through x16, which traps do not use for the pc).
     pub fn exit_with(&mut self, code: ExitCode) {
-        self.mov_imm(Gpr::X0, u64::from(code.value()));
+        self.mov_imm(IP0, u64::from(code.value()));
+        self.emit(Inst::Store {
+            size: Size::B64,
+            src: IP0,
+            mem: Mem::at(CTX, field::EXIT_CODE),
+        });
     }
 }

@@ -68,8 +68,9 @@ impl Codegen<'_> {
     }
 
     /// Sets up a frame record, saves the callee-saved registers the code uses, takes the
-    /// context argument and sets up the registers: r1 to r5 from the arguments, r10 at the top
-    /// of the stack, the rest 0, and the values inline checks keep in registers.
+    /// context argument and sets up the registers: r1 to r5 from the array the second argument
+    /// points to, r10 at the top of the stack, the rest 0, and the values inline checks keep in
+    /// registers.
     pub fn emit_prologue(&mut self) {
         self.push_all(&[Gpr::X29, LR]);
         self.emit(Inst::MovFromSp { dst: Gpr::X29 });
@@ -79,9 +80,20 @@ impl Codegen<'_> {
             dst: CTX,
             src: Gpr::X0,
         });
+        // The arguments' address arrives in x1, which is r1.
+        let reads_arguments = regs::arguments().any(|reg| self.analysis.uses(reg));
+        if reads_arguments {
+            self.emit(Inst::Mov {
+                w: Width::W64,
+                dst: IP1,
+                src: Gpr::X1,
+            });
+        }
         self.emit(Inst::MovFromSp { dst: IP0 });
         self.store64(IP0, Mem::at(CTX, field::SAVED_SP));
-        self.load64(FP, Mem::at(CTX, field::STACK_TOP));
+        if self.analysis.uses(Reg::R10) {
+            self.load64(FP, Mem::at(CTX, field::STACK_TOP));
+        }
         if self.options.bounds_checks {
             self.load64(STACK_START, Mem::at(CTX, field::STACK_START));
             self.load64(REGION_START, Mem::at(CTX, field::REGION_START));
@@ -92,11 +104,10 @@ impl Codegen<'_> {
         if self.options.interrupt {
             self.load64(INTERRUPT, Mem::at(CTX, field::INTERRUPT));
         }
-        if regs::arguments().any(|reg| self.analysis.uses(reg)) {
-            self.load64(IP0, Mem::at(CTX, field::INPUT_ARGS));
+        if reads_arguments {
             for (index, reg) in regs::arguments().enumerate() {
                 if self.analysis.uses(reg) {
-                    self.load64(regs::ebpf(reg), Mem::at(IP0, 8 * index as i32));
+                    self.load64(regs::ebpf(reg), Mem::at(IP1, 8 * index as i32));
                 }
             }
         }
@@ -107,7 +118,7 @@ impl Codegen<'_> {
         }
     }
 
-    /// Undoes the prologue, from the stack pointer it left, and returns w0 to the host.
+    /// Undoes the prologue, from the stack pointer it left, and returns x0 to the host.
     fn return_to_host(&mut self) {
         self.pop_all(&self.saved_by_prologue.clone());
         self.pop_all(&[Gpr::X29, LR]);
@@ -121,19 +132,15 @@ impl Codegen<'_> {
 
         // A normal exit runs in the outermost frame (the analysis sends an `exit` here only
         // there, or after checking r10), where sp is what the prologue left: no need to reload
-        // it, which would put a store-to-load round trip on the way out of every run.
+        // it, which would put a store-to-load round trip on the way out of every run. r0 is x0,
+        // the return register; the exit code in the context is already `Exit`.
         self.emit(Inst::Bind(stubs.exit_program));
-        self.store64(r0, Mem::at(CTX, field::RESULT));
-        self.exit_with(ExitCode::Exit);
         self.return_to_host();
 
-        // A failed legacy packet load can happen in any frame.
+        // A failed legacy packet load can happen in any frame: the program exits with r0 = 0.
         self.emit(Inst::Bind(stubs.packet_fail));
         self.mov_imm(r0, 0);
-        self.store64(r0, Mem::at(CTX, field::RESULT));
-        self.exit_with(ExitCode::Exit);
 
-        // The exit code is in w0, which nothing below touches.
         self.emit(Inst::Bind(stubs.epilogue));
         self.load64(IP0, Mem::at(CTX, field::SAVED_SP));
         self.emit(Inst::MovToSp { src: IP0 });
@@ -153,6 +160,8 @@ impl Codegen<'_> {
         self.store64(IP1, Mem::at(CTX, field::TRAP_PC));
         self.emit(Inst::B(stubs.epilogue));
 
+        // The routine that failed recorded the code already; writing it again keeps a routine
+        // that forgot from passing for a normal exit.
         self.emit(Inst::Bind(stubs.recorded));
         self.exit_with(ExitCode::Recorded);
         self.emit(Inst::B(stubs.epilogue));

@@ -85,15 +85,16 @@ pub fn compile(
     ))
 }
 
-/// Runs compiled code.
+/// Runs compiled code with r1 to r5 from `args`; returns r0 (meaningful when the context's
+/// exit code says the run exited normally).
 ///
 /// # Safety
 /// `ctx` must be fully initialised, and the stack, regions, packet and state it points to must
 /// stay valid (and not otherwise accessed) for the duration of the call.
-pub unsafe fn enter(compiled: &Compiled, ctx: *mut RunContext) -> u64 {
+pub unsafe fn enter(compiled: &Compiled, ctx: *mut RunContext, args: &[u64; 5]) -> u64 {
     // SAFETY: the entry point is at offset 0 of code this back end compiled, whose caches
     // `ExecutableCode` synchronised; the caller guarantees the context.
-    unsafe { abi::enter(compiled.code.start(), compiled.code.bytes(), ctx) }
+    unsafe { abi::enter(compiled.code.start(), compiled.code.bytes(), ctx, args) }
 }
 
 /// The listing of compiled code.

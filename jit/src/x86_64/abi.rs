@@ -81,24 +81,26 @@ impl CallingConvention {
         }
     }
 
-    /// Calls generated code at `entry` with the context.
+    /// Calls generated code at `entry` with the context and the arguments (r1 to r5); returns
+    /// r0.
     ///
     /// # Safety
     /// `entry` must be the entry point of code compiled for this convention, and `ctx` a fully
     /// initialised context whose stack, regions and state stay valid for the call.
-    pub unsafe fn enter(self, entry: *const u8, ctx: *mut RunContext) -> u64 {
+    pub unsafe fn enter(self, entry: *const u8, ctx: *mut RunContext, args: &[u64; 5]) -> u64 {
         match self {
             CallingConvention::SystemV => {
-                // SAFETY: the caller guarantees `entry` is System V code taking one pointer.
-                let function: extern "sysv64" fn(*mut RunContext) -> u64 =
+                // SAFETY: the caller guarantees `entry` is System V code taking two pointers.
+                let function: extern "sysv64" fn(*mut RunContext, *const u64) -> u64 =
                     unsafe { std::mem::transmute(entry) };
-                function(ctx)
+                function(ctx, args.as_ptr())
             }
             CallingConvention::Windows => {
-                // SAFETY: the caller guarantees `entry` is Windows x64 code taking one pointer.
-                let function: extern "win64" fn(*mut RunContext) -> u64 =
+                // SAFETY: the caller guarantees `entry` is Windows x64 code taking two
+                // pointers.
+                let function: extern "win64" fn(*mut RunContext, *const u64) -> u64 =
                     unsafe { std::mem::transmute(entry) };
-                function(ctx)
+                function(ctx, args.as_ptr())
             }
         }
     }

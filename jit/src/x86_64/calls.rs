@@ -126,7 +126,7 @@ impl Codegen<'_> {
         self.emit(Inst::AluStore {
             op: AluOp::Cmp,
             size: Size::B64,
-            dst: Mem::new(CTX, field::ERROR_PENDING),
+            dst: Mem::new(CTX, field::EXIT_CODE),
             src: Operand::Imm(0),
         });
         self.emit(Inst::Jcc(Cond::Ne, self.stubs.recorded));

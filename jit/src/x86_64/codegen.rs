@@ -20,17 +20,17 @@ use xbpf_isa::{HelperTable, Program};
 /// Labels of the code emitted once and shared by every site.
 #[derive(Clone, Copy, Debug)]
 pub struct Stubs {
-    /// Stores r0 as the result and returns `ExitCode::Exit`.
+    /// Returns r0 (in rax) from the outermost frame.
     pub exit_program: Label,
-    /// A failed legacy packet load: the program exits with r0 = 0.
+    /// A failed legacy packet load: the program exits with r0 = 0, from any frame.
     pub packet_fail: Label,
-    /// Restores the caller's registers and returns eax (the exit code).
+    /// Restores the stack pointer and the caller's registers and returns rax.
     pub epilogue: Label,
     /// Traps with the pc in edx.
     pub out_of_fuel: Label,
     pub call_depth: Label,
     pub interrupted: Label,
-    /// Returns `ExitCode::Recorded` (a Rust routine recorded the error).
+    /// Ends the run with `ExitCode::Recorded` (a Rust routine recorded the error).
     pub recorded: Label,
     /// Out-of-line bounds check: address in rax, access info in rdx; returns only if allowed.
     pub check_access: Label,
@@ -308,11 +308,16 @@ impl<'a> Codegen<'a> {
         }
     }
 
-    /// `mov eax, code`: the value the epilogue returns.
+    /// Writes `code` as the run's exit code (through eax).
     pub fn exit_with(&mut self, code: ExitCode) {
         self.emit(Inst::MovImm {
             dst: RAX,
             imm: u64::from(code.value()),
+        });
+        self.emit(Inst::Store {
+            size: Size::B64,
+            dst: Mem::new(CTX, field::EXIT_CODE),
+            src: RAX,
         });
     }
 }

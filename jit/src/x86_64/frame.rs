@@ -53,22 +53,25 @@ impl Codegen<'_> {
     }
 
     /// Saves the host's callee-saved registers, takes the context argument and sets up the
-    /// eBPF registers: r1 to r5 from the arguments, r10 at the top of the stack, the rest 0.
+    /// eBPF registers: r1 to r5 from the array the second argument points to, r10 at the top
+    /// of the stack, the rest 0.
     pub fn emit_prologue(&mut self) {
         for gpr in self.saved_by_prologue.clone() {
             self.emit(Inst::Push(gpr));
         }
         self.adjust_rsp(AluOp::Sub, self.prologue_padding());
-        let context_argument = self.conv.arguments()[0];
-        self.emit(Inst::Mov {
-            w: Width::W64,
-            dst: CTX,
-            src: context_argument,
-        });
+        let [context_argument, args_argument, ..] = self.conv.arguments();
+        // Both before any eBPF register is written: the argument registers are eBPF ones.
+        self.mov64(CTX, context_argument);
+        let reads_arguments = regs::arguments().any(|reg| self.analysis.uses(reg));
+        if reads_arguments {
+            self.mov64(RAX, args_argument);
+        }
         self.store64(Mem::new(CTX, field::SAVED_SP), Gpr::Rsp);
-        self.load64(FP, Mem::new(CTX, field::STACK_TOP));
-        if regs::arguments().any(|reg| self.analysis.uses(reg)) {
-            self.load64(RAX, Mem::new(CTX, field::INPUT_ARGS));
+        if self.analysis.uses(Reg::R10) {
+            self.load64(FP, Mem::new(CTX, field::STACK_TOP));
+        }
+        if reads_arguments {
             for (index, reg) in regs::arguments().enumerate() {
                 if self.analysis.uses(reg) {
                     self.load64(regs::ebpf(reg), Mem::new(RAX, 8 * index as i32));
@@ -88,7 +91,7 @@ impl Codegen<'_> {
         }
     }
 
-    /// Undoes the prologue, from the stack pointer it left, and returns eax to the host.
+    /// Undoes the prologue, from the stack pointer it left, and returns rax to the host.
     fn return_to_host(&mut self) {
         self.adjust_rsp(AluOp::Add, self.prologue_padding());
         for gpr in self.saved_by_prologue.clone().into_iter().rev() {
@@ -104,22 +107,20 @@ impl Codegen<'_> {
 
         // A normal exit runs in the outermost frame (the analysis sends an `exit` here only
         // there, or after checking r10), where rsp is what the prologue left: no need to reload
-        // it, which would put a store-to-load round trip on the way out of every run.
+        // it, which would put a store-to-load round trip on the way out of every run. r0 goes
+        // back in rax; the exit code in the context is already `Exit`.
         self.emit(Inst::Bind(stubs.exit_program));
-        self.store64(Mem::new(CTX, field::RESULT), r0);
-        self.exit_with(ExitCode::Exit);
+        self.mov64(RAX, r0);
         self.return_to_host();
 
-        // A failed legacy packet load can happen in any frame.
+        // A failed legacy packet load can happen in any frame: the program exits with r0 = 0.
         self.emit(Inst::Bind(stubs.packet_fail));
         self.emit(Inst::Alu {
             op: AluOp::Xor,
             w: Width::W32,
-            dst: r0,
-            src: Operand::Reg(r0),
+            dst: RAX,
+            src: Operand::Reg(RAX),
         });
-        self.store64(Mem::new(CTX, field::RESULT), r0);
-        self.exit_with(ExitCode::Exit);
 
         self.emit(Inst::Bind(stubs.epilogue));
         self.load64(Gpr::Rsp, Mem::new(CTX, field::SAVED_SP));
@@ -139,6 +140,8 @@ impl Codegen<'_> {
         self.store64(Mem::new(CTX, field::TRAP_PC), RDX);
         self.emit(Inst::Jmp(stubs.epilogue));
 
+        // The routine that failed recorded the code already; writing it again keeps a routine
+        // that forgot from passing for a normal exit.
         self.emit(Inst::Bind(stubs.recorded));
         self.exit_with(ExitCode::Recorded);
         self.emit(Inst::Jmp(stubs.epilogue));
