@@ -12,8 +12,8 @@
 //! [`Inst::ImulImm`], [`Inst::StoreImm`]) pass through [`Encoder::blind`] first: with constant
 //! blinding on, it emits code computing each constant into a register from `c ^ k` and `k` (a
 //! fresh key, both immediates in fixed-size forms, so sizes do not depend on the keys) and
-//! rewrites the instruction to use the register; with it off, the constant becomes a plain
-//! immediate. Either way only the JIT's own forms reach the byte encoding.
+//! rewrites the instruction to use the register; with it off, the byte encoding takes the
+//! constant as a plain immediate.
 
 // dynasm's expansion converts register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
@@ -256,36 +256,6 @@ fn cmp_reg_imm8(ops: &mut VecAssembler<X64Relocation>, w: Width, dst: u8, imm: i
     ops.push(imm as u8);
 }
 
-/// `inst` with its program constant, if any, as a plain immediate (no blinding).
-#[inline(always)]
-fn plain(inst: Inst) -> Inst {
-    let unwrap = |operand| match operand {
-        Operand::Program(imm) => Operand::Imm(imm.value),
-        other => other,
-    };
-    match inst {
-        Inst::Alu { op, w, dst, src } => Inst::Alu {
-            op,
-            w,
-            dst,
-            src: unwrap(src),
-        },
-        Inst::AluStore { op, size, dst, src } => Inst::AluStore {
-            op,
-            size,
-            dst,
-            src: unwrap(src),
-        },
-        Inst::MovConst { dst, imm, .. } => Inst::MovImm { dst, imm },
-        Inst::AddConst { w, dst, base, imm } => Inst::Lea {
-            w,
-            dst,
-            src: Mem::new(base, imm),
-        },
-        other => other,
-    }
-}
-
 impl Encoder {
     /// An encoder whose jumps follow `plan` (the default plan makes every jump rel32), and
     /// which blinds the program's constants with `keys` when given.
@@ -369,7 +339,7 @@ impl Encoder {
     #[inline]
     pub fn emit(&mut self, inst: Inst) {
         if self.keys.is_none() {
-            self.encode(plain(inst));
+            self.encode(inst);
         } else if let Some(inst) = self.blind(inst) {
             self.encode(inst);
         }
@@ -501,7 +471,8 @@ impl Encoder {
                     Width::W32 => dynasm!(ops ; .arch x64 ; mov Rd(dst), Rd(src)),
                 }
             }
-            Inst::MovImm { dst, imm } => {
+            // Unblinded program constants are plain immediates.
+            Inst::MovImm { dst, imm } | Inst::MovConst { dst, imm, .. } => {
                 let dst = dst.code();
                 if let Ok(imm32) = u32::try_from(imm) {
                     let imm32 = imm32 as i32;
@@ -520,17 +491,18 @@ impl Encoder {
                         let src = src.code();
                         alu_mnemonic!(op, alu_reg_reg!(ops, w, dst, src))
                     }
-                    Operand::Imm(imm) => match i8::try_from(imm) {
-                        Ok(imm8) => alu_mnemonic!(
-                            op,
-                            alu_reg_imm8!(ops, w, dst, imm8),
-                            cmp => cmp_reg_imm8(ops, w, dst, imm8),
-                            test => alu_reg_imm32!(test, ops, w, dst, imm)
-                        ),
-                        Err(_) => alu_mnemonic!(op, alu_reg_imm32!(ops, w, dst, imm)),
-                    },
-                    // `plain` or `blind` replaced it.
-                    Operand::Program(_) => {}
+                    // Program constants are here only when they are not blinded.
+                    Operand::Imm(imm) | Operand::Program(ProgramImm { value: imm, .. }) => {
+                        match i8::try_from(imm) {
+                            Ok(imm8) => alu_mnemonic!(
+                                op,
+                                alu_reg_imm8!(ops, w, dst, imm8),
+                                cmp => cmp_reg_imm8(ops, w, dst, imm8),
+                                test => alu_reg_imm32!(test, ops, w, dst, imm)
+                            ),
+                            Err(_) => alu_mnemonic!(op, alu_reg_imm32!(ops, w, dst, imm)),
+                        }
+                    }
                 }
             }
             Inst::AluLoad { op, w, dst, src } => {
@@ -538,14 +510,15 @@ impl Encoder {
                 alu_mnemonic!(op, alu_reg_mem!(ops, w, dst, src))
             }
             Inst::AluStore { op, size, dst, src } => match src {
-                // dynasm always picks the imm32 forms for memory operands.
-                Operand::Imm(imm) => alu_mnemonic!(op, alu_mem_imm!(ops, size, dst, imm)),
+                // dynasm always picks the imm32 forms for memory operands. Program constants
+                // are here only when they are not blinded.
+                Operand::Imm(imm) | Operand::Program(ProgramImm { value: imm, .. }) => {
+                    alu_mnemonic!(op, alu_mem_imm!(ops, size, dst, imm))
+                }
                 Operand::Reg(src) => {
                     let src = src.code();
                     alu_mnemonic!(op, alu_mem_reg!(ops, size, dst, src))
                 }
-                // `plain` or `blind` replaced it.
-                Operand::Program(_) => {}
             },
             Inst::Imul { w, dst, src } => {
                 let (dst, src) = (dst.code(), src.code());
@@ -654,8 +627,12 @@ impl Encoder {
                 (Size::B32, imm) => with_mem!(ops, dst, [mov DWORD] [, DWORD imm]),
                 (Size::B64, imm) => with_mem!(ops, dst, [mov QWORD] [, DWORD imm]),
             },
-            // `plain` or `blind` replaced them.
-            Inst::MovConst { .. } | Inst::AddConst { .. } => {}
+            // Unblinded program constants: a `lea`.
+            Inst::AddConst { w, dst, base, imm } => self.encode(Inst::Lea {
+                w,
+                dst,
+                src: Mem::new(base, imm),
+            }),
             Inst::Lea { w, dst, src } => {
                 let dst = dst.code();
                 match w {

@@ -41,6 +41,7 @@ pub struct Widening {
 pub fn widening_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<Widening> {
     let inside = |pc: usize| !analysis.is_target(pc) && program.fuel_block_len(pc) == 0;
     let instruction = |pc: usize| program.instruction(pc).copied();
+    // Every instruction is asked: most are neither a `mov` nor a `lsh`, and leave here.
     let (src, shifts_at) = match instruction(pc)? {
         Instruction::Alu {
             width: Width::W64,
@@ -48,7 +49,13 @@ pub fn widening_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<
             dst,
             src: Source::Reg(src),
         } if inside(pc + 1) => (Some((dst, src)), pc + 1),
-        _ => (None, pc),
+        Instruction::Alu {
+            width: Width::W64,
+            op: AluOp::Lsh,
+            src: Source::Imm(_),
+            ..
+        } => (None, pc),
+        _ => return None,
     };
     if !inside(shifts_at + 1) {
         return None;
