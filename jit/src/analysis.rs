@@ -10,6 +10,8 @@ pub struct Analysis {
     targets: Vec<bool>,
     /// pcs where the interrupt flag is polled: targets of backward jumps and function entries.
     polls: Vec<bool>,
+    /// Targets of backward jumps (not calls): where loops start.
+    loop_heads: Vec<bool>,
     /// Bit n is set when the program uses rn (r1 to r5 count as used by calls, r10 by local
     /// calls, which move it).
     used_registers: u16,
@@ -45,6 +47,7 @@ impl Analysis {
         let len = program.len();
         let mut targets = vec![false; len];
         let mut polls = vec![false; len];
+        let mut loop_heads = vec![false; len];
         let mut used_registers = 0;
         for &entry in program.functions() {
             targets[entry] = true;
@@ -68,6 +71,9 @@ impl Analysis {
                 targets[target] = true;
                 if target <= pc {
                     polls[target] = true;
+                    if !matches!(instruction, Instruction::Call(_)) {
+                        loop_heads[target] = true;
+                    }
                 }
             }
         }
@@ -75,6 +81,7 @@ impl Analysis {
         Analysis {
             targets,
             polls,
+            loop_heads,
             used_registers,
             frames,
             input_use,
@@ -94,6 +101,11 @@ impl Analysis {
     /// Whether control can arrive at `pc` by a jump or call (so it needs a label).
     pub fn is_target(&self, pc: usize) -> bool {
         self.targets.get(pc).copied().unwrap_or(false)
+    }
+
+    /// Whether a backward jump goes to `pc`.
+    pub fn is_loop_head(&self, pc: usize) -> bool {
+        self.loop_heads.get(pc).copied().unwrap_or(false)
     }
 
     /// Whether code at `pc` polls the interrupt flag (when interrupts are configured).
@@ -242,6 +254,8 @@ mod tests {
         assert_eq!(polled, vec![0, 2, 5]);
         let targets: Vec<usize> = (0..7).filter(|&pc| analysis.is_target(pc)).collect();
         assert_eq!(targets, vec![0, 2, 5]);
+        let loop_heads: Vec<usize> = (0..7).filter(|&pc| analysis.is_loop_head(pc)).collect();
+        assert_eq!(loop_heads, vec![2], "function entries are not loop heads");
         assert!(analysis.uses(Reg::R1));
         let outermost = |pc| analysis.frames(pc).outermost;
         let callee = |pc| analysis.frames(pc).callee;

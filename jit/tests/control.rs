@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xbpf_isa::exec::Interrupt;
 use xbpf_isa::{
-    AluOp, Engine, ExecConfig, ExecError, HelperError, HelperTable, JmpCond, MemSize, RunInput,
-    Width,
+    AluOp, Engine, ExecConfig, ExecError, HelperError, HelperTable, Instruction, JmpCond, MemSize,
+    RunInput, Width,
 };
 use xbpf_jit::Jit;
 
@@ -584,5 +584,56 @@ fn callees_return_after_out_of_line_checks_and_helper_calls() {
             .unwrap();
         // 2 * (2 + 3 + 4 + 5) + 1000 in the innermost function, then + 99, then + 7
         assert_eq!(executable.run(&input), Ok(28 + 1000 + 99 + 7), "{variant}");
+    }
+}
+
+/// `r0 = 0; r1 = 5; if r0 COND 0 goto out; adds x add r0, 1; movs x mov r2, r0; loop:
+/// r0 += 3; r1 -= 1; if r1 != 0 goto loop; out: r0 += 100; exit`, with the jump over the loop
+/// taken (`Ge`) or not (`Lt`). Returns the program and the loop head's pc.
+fn loop_after_filler(adds: usize, movs: usize, skip_loop: bool) -> (Vec<Instruction>, usize) {
+    let cond = if skip_loop { JmpCond::Ge } else { JmpCond::Lt };
+    let mut instructions = vec![
+        mov64(0, imm(0)),
+        mov64(1, imm(5)),
+        jump(Width::W64, cond, 0, imm(0), (adds + movs) as i16 + 3),
+    ];
+    instructions.extend((0..adds).map(|_| alu64(AluOp::Add, 0, imm(1))));
+    instructions.extend((0..movs).map(|_| mov64(2, reg(0))));
+    let loop_head = instructions.len();
+    instructions.extend([
+        alu64(AluOp::Add, 0, imm(3)),
+        alu64(AluOp::Sub, 1, imm(1)),
+        jump(Width::W64, JmpCond::Ne, 1, imm(0), -3),
+        alu64(AluOp::Add, 0, imm(100)),
+        exit(),
+    ]);
+    (instructions, loop_head)
+}
+
+#[test]
+fn loops_are_aligned_and_jumps_across_the_padding_reach_their_targets() {
+    // The filler (instructions of 3 and 4 bytes on x86-64) moves the loop head through every
+    // alignment residue, and the forward jump at pc 2 byte by byte across the 127-byte reach
+    // of a short jump: padding must not make a jump the first pass found short too long in the
+    // second.
+    for (adds, movs, skip_loop) in (0..40)
+        .flat_map(|adds| (0..4).map(move |movs| (adds, movs)))
+        .flat_map(|(adds, movs)| [(adds, movs, false), (adds, movs, true)])
+    {
+        let (instructions, loop_head) = loop_after_filler(adds, movs, skip_loop);
+        let expected = if skip_loop { 100 } else { adds as u64 + 115 };
+        let case = format!("{adds} adds, {movs} movs, skip {skip_loop}");
+        assert_eq!(run(&instructions), Ok(expected), "{case}");
+        #[cfg(target_arch = "x86_64")]
+        {
+            let compiled = Jit::new()
+                .compile(&program(&instructions), &ExecConfig::default())
+                .unwrap();
+            let offset = compiled.native_offset(loop_head).unwrap();
+            assert_eq!(offset % 16, 0, "{case}: loop at {offset:#x}");
+        }
+        // The ARM64 back end does not align loops.
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = loop_head;
     }
 }

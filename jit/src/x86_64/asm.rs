@@ -167,11 +167,18 @@ pub enum Cond {
 /// A code location the encoder binds and jumps to.
 pub type Label = DynamicLabel;
 
+/// Loops start at a multiple of this many bytes, so that a short loop body spans as few
+/// instruction-fetch blocks as it can wherever the code before it ends.
+pub const LOOP_ALIGN: usize = 16;
+
 /// One machine instruction (or label binding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inst {
     /// Binds a label to the current position.
     Bind(Label),
+    /// No-ops up to the next multiple of [`LOOP_ALIGN`] bytes, before a loop's first
+    /// instruction (see `Encoder` for the first of two passes).
+    AlignLoop,
     /// `mov dst, src` (32-bit form zero-extends).
     Mov { w: Width, dst: Gpr, src: Gpr },
     /// Loads one of the JIT's own 64-bit constants with the shortest encoding that does not

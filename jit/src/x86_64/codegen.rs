@@ -151,6 +151,10 @@ impl<'a> Codegen<'a> {
         // Instructions before this pc were selected together with an earlier one.
         let mut selected_until = 0;
         for (pc, instruction) in self.program.instructions() {
+            if self.analysis.is_loop_head(pc) {
+                // Before the pc's offset: the padding belongs to the code before the loop.
+                self.emit(Inst::AlignLoop);
+            }
             // The second slot of an lddw has no code: it starts where the next instruction does.
             let offset = self.offset32()?;
             for slot in &mut pc_offsets[next_pc..=pc] {

@@ -19,21 +19,32 @@
 #![allow(clippy::useless_conversion)]
 
 use super::asm::{
-    AluOp, Cond, Gpr, Inst, Label, LockOp, Mem, Operand, ProgramImm, ShiftCount, ShiftOp, Size,
-    Width,
+    AluOp, Cond, Gpr, Inst, LOOP_ALIGN, Label, LockOp, Mem, Operand, ProgramImm, ShiftCount,
+    ShiftOp, Size, Width,
 };
 use crate::blinding::Keys;
 use crate::error::CompileError;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
-/// Which jumps (by emission order) may use the rel8 form.
+/// Which jumps (by emission order) may use the rel8 form, and whether another pass follows.
 #[derive(Clone, Debug, Default)]
 pub struct JumpPlan {
     short: Vec<bool>,
+    /// This is the first of two passes: loop alignment pads with the most it could ever need,
+    /// so that no distance grows in the second pass, whatever alignment it finds.
+    first_of_two: bool,
 }
 
 impl JumpPlan {
+    /// The plan of the first of two passes (every forward jump long).
+    pub fn first_of_two() -> JumpPlan {
+        JumpPlan {
+            short: Vec::new(),
+            first_of_two: true,
+        }
+    }
+
     /// Whether the `index`-th jump may be short. Jumps the plan does not know are long.
     fn is_short(&self, index: usize) -> bool {
         self.short.get(index).copied().unwrap_or(false)
@@ -62,6 +73,29 @@ pub struct Encoder {
     keys: Option<Keys>,
     /// The first instruction that could not be encoded (a JIT bug, reported by `finish`).
     error: Option<String>,
+}
+
+/// The recommended multi-byte no-ops, by length (index 0 is unused).
+const NOPS: [&[u8]; 10] = [
+    &[],
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+/// `len` bytes of no-ops, in as few instructions as the table allows.
+fn emit_nops(ops: &mut VecAssembler<X64Relocation>, mut len: usize) {
+    while len > 0 {
+        let nop = NOPS[len.min(NOPS.len() - 1)];
+        ops.extend(nop.iter().copied());
+        len -= nop.len();
+    }
 }
 
 /// `[base + disp]` with the shortest displacement encoding.
@@ -315,7 +349,13 @@ impl Encoder {
             .ops
             .finalize()
             .map_err(|error| CompileError::Assembler(error.to_string()))?;
-        Ok((code, JumpPlan { short }))
+        Ok((
+            code,
+            JumpPlan {
+                short,
+                first_of_two: false,
+            },
+        ))
     }
 
     /// Whether the next jump, to `target`, may use the rel8 form: the plan says so, or the
@@ -464,6 +504,14 @@ impl Encoder {
         let ops = &mut self.ops;
         match inst {
             Inst::Bind(label) => dynasm!(ops ; .arch x64 ; =>label),
+            Inst::AlignLoop => {
+                let padding = if self.plan.first_of_two {
+                    LOOP_ALIGN - 1
+                } else {
+                    (LOOP_ALIGN - ops.offset().0 % LOOP_ALIGN) % LOOP_ALIGN
+                };
+                emit_nops(ops, padding);
+            }
             Inst::Mov { w, dst, src } => {
                 let (dst, src) = (dst.code(), src.code());
                 match w {

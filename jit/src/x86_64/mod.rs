@@ -67,7 +67,11 @@ pub fn compile(
         options,
         target,
         helpers,
-        JumpPlan::default(),
+        if program.len() <= SECOND_PASS_LIMIT {
+            JumpPlan::first_of_two()
+        } else {
+            JumpPlan::default()
+        },
         keys.clone(),
     )
     .generate()?;
