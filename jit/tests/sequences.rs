@@ -1,6 +1,7 @@
 //! Sequences the back end selects together (widening shift pairs, 32-bit divisions of values
-//! known to fit in 32 bits) compute exactly what the interpreter computes, on edge values, with
-//! and without fuel, and when a jump enters them in the middle.
+//! known to fit in 32 bits, a conditional jump over a `ja`) compute exactly what the
+//! interpreter computes, on edge values, with and without fuel, and when a jump enters them in
+//! the middle.
 
 // These run generated code: only where a back end exists (x86-64 until ARM64 lands).
 #![cfg(target_arch = "x86_64")]
@@ -199,4 +200,53 @@ fn programs_past_the_second_pass_limit_jump_both_ways() {
     body.push(exit());
     assert!(body.len() > 4096);
     agree(&body, 0, 0);
+}
+
+#[test]
+fn conditional_jumps_over_ja() {
+    for cond in JmpCond::ALL {
+        for width in [Width::W64, Width::W32] {
+            for src in [reg(3), imm(0x7fff_ffff), imm(-1), imm(0x80)] {
+                // r0 = 2 when the condition holds, 3 when the `ja` is taken.
+                let forward = [
+                    mov64(0, imm(1)),
+                    jump(width, cond, 2, src, 1),
+                    ja(2),
+                    mov64(0, imm(2)),
+                    exit(),
+                    mov64(0, imm(3)),
+                    exit(),
+                ];
+                // The same with another jump into the `ja`, which keeps the pair apart.
+                let entered = [
+                    jump(Width::W64, JmpCond::Eq, 3, imm(1), 2),
+                    mov64(0, imm(7)),
+                    jump(width, cond, 2, src, 1),
+                    ja(2),
+                    mov64(0, imm(2)),
+                    exit(),
+                    alu64(AluOp::Add, 0, imm(10)),
+                    exit(),
+                ];
+                // A loop whose latch is the pair: counts r0 up until the condition holds
+                // (at most 40 times).
+                let latch = [
+                    mov64(0, imm(0)),
+                    alu64(AluOp::Add, 0, imm(1)),
+                    alu64(AluOp::Add, 2, imm(0x1234_5678)),
+                    jump(Width::W64, JmpCond::Ge, 0, imm(40), 2),
+                    jump(width, cond, 2, src, 1),
+                    ja(-5),
+                    exit(),
+                ];
+                for r2 in VALUES {
+                    for r3 in [0, 1, r2, VALUES[9]] {
+                        agree(&forward, r2, r3);
+                        agree(&entered, r2, r3);
+                        agree(&latch, r2, r3);
+                    }
+                }
+            }
+        }
+    }
 }

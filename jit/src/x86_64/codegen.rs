@@ -171,7 +171,18 @@ impl<'a> Codegen<'a> {
                         self.widen(widening);
                         selected_until = pc + widening.len;
                     }
-                    None => self.select(pc, instruction)?,
+                    None => match peephole::jump_over_ja_at(
+                        self.program,
+                        self.analysis,
+                        self.options.fuel,
+                        pc,
+                    ) {
+                        Some(pair) => {
+                            self.jump_unless(pair)?;
+                            selected_until = pc + 2;
+                        }
+                        None => self.select(pc, instruction)?,
+                    },
                 }
             }
             self.upper_zero = peephole::upper_zero_after(self.upper_zero, instruction);

@@ -8,16 +8,20 @@
 //! | `lsh d, K; arsh d, K` (K = 32, 48, 56) | `movsx d, d32/16/8` |
 //! | `mov d, s; lsh d, K; arsh d, K` | `movsx d, s32/16/8` |
 //!
+//! A conditional jump over an unconditional one, `jCC +1; ja L` (clang's loop latch when the
+//! loop exits forward), becomes one jump to L on the inverse condition.
+//!
 //! A sequence is selected together only when no instruction after its first is a jump target
-//! or starts a fuel block: then nothing can enter it in the middle, the fuel charged before its
-//! first instruction covers all of it, and none of its instructions can fail.
+//! or starts a fuel block (for the jump pair, a fuel block only matters when fuel is metered):
+//! then nothing can enter it in the middle, the fuel charged before its first instruction
+//! covers all of it, and none of its instructions can fail.
 //!
 //! Within a block, [`upper_zero_after`] tracks which registers are known to hold values below
 //! 2^32, so that a 64-bit unsigned division of two such values uses the (faster) 32-bit divide:
 //! the quotient and remainder are the same, and so is the division-by-zero rule.
 
 use crate::analysis::Analysis;
-use xbpf_isa::{AluOp, Instruction, Program, Reg, Source, Width};
+use xbpf_isa::{AluOp, Instruction, JmpCond, Program, Reg, Source, Width};
 
 /// How a widening sequence extends the low bits of its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,52 @@ pub struct Widening {
     pub dst: Reg,
     pub src: Reg,
     pub extension: Extension,
+}
+
+/// `jCC +1; ja L` at `pc`, selected as one jump to L on the inverse condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JumpOverJa {
+    /// The conditional jump's comparison (its target is pc + 2, where the code falls through).
+    pub width: Width,
+    pub cond: JmpCond,
+    pub dst: Reg,
+    pub src: Source,
+    /// L, the `ja`'s target.
+    pub target: usize,
+}
+
+/// The jump pair starting at `pc`, if any; `fuel` when fuel is metered.
+pub fn jump_over_ja_at(
+    program: &Program,
+    analysis: &Analysis,
+    fuel: bool,
+    pc: usize,
+) -> Option<JumpOverJa> {
+    let Instruction::Jump {
+        width,
+        cond,
+        dst,
+        src,
+        off: 1,
+    } = *program.instruction(pc)?
+    else {
+        return None;
+    };
+    let Instruction::Ja { off, .. } = *program.instruction(pc + 1)? else {
+        return None;
+    };
+    if analysis.is_target(pc + 1) || (fuel && program.fuel_block_len(pc + 1) > 0) {
+        return None;
+    }
+    // `Program` validated the target: it is inside the program.
+    let target = (pc as i64 + 2 + i64::from(off)) as usize;
+    Some(JumpOverJa {
+        width,
+        cond,
+        dst,
+        src,
+        target,
+    })
 }
 
 /// The widening sequence starting at `pc`, if any.

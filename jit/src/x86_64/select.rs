@@ -5,6 +5,7 @@ use super::asm::{
     AluOp as X86Alu, Cond, Gpr, Inst, Operand, ProgramImm, ShiftCount, ShiftOp, Size, Width,
 };
 use super::codegen::Codegen;
+use super::peephole::JumpOverJa;
 use super::regs::{self, RAX, RCX, RDX};
 use crate::error::CompileError;
 use xbpf_isa::{AluOp, ByteOrder, Instruction, JmpCond, Source, Width as EbpfWidth};
@@ -40,7 +41,31 @@ fn condition(cond: JmpCond) -> Cond {
     }
 }
 
+/// The condition under which a `j{cond}` is not taken.
+fn inverse_condition(cond: JmpCond) -> Cond {
+    match cond {
+        JmpCond::Eq => Cond::Ne,
+        JmpCond::Ne | JmpCond::Set => Cond::E,
+        JmpCond::Gt => Cond::Be,
+        JmpCond::Ge => Cond::B,
+        JmpCond::Lt => Cond::Ae,
+        JmpCond::Le => Cond::A,
+        JmpCond::Sgt => Cond::Le,
+        JmpCond::Sge => Cond::L,
+        JmpCond::Slt => Cond::Ge,
+        JmpCond::Sle => Cond::G,
+    }
+}
+
 impl Codegen<'_> {
+    /// `jCC +1; ja L` as one jump to L when the condition does not hold (see `peephole`).
+    pub fn jump_unless(&mut self, pair: JumpOverJa) -> Result<(), CompileError> {
+        let target = self.target(pair.target)?;
+        self.compare(width(pair.width), pair.cond, regs::ebpf(pair.dst), pair.src);
+        self.emit(Inst::Jcc(inverse_condition(pair.cond), target));
+        Ok(())
+    }
+
     /// Emits the native code of the instruction at `pc`.
     pub fn select(&mut self, pc: usize, instruction: &Instruction) -> Result<(), CompileError> {
         match *instruction {
