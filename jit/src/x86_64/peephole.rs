@@ -20,6 +20,7 @@
 //! 2^32, so that a 64-bit unsigned division of two such values uses the (faster) 32-bit divide:
 //! the quotient and remainder are the same, and so is the division-by-zero rule.
 
+use super::select::branch_target;
 use crate::analysis::Analysis;
 use xbpf_isa::{AluOp, Instruction, JmpCond, Program, Reg, Source, Width};
 
@@ -76,8 +77,8 @@ pub fn jump_over_ja_at(
     if analysis.is_target(pc + 1) || (fuel && program.fuel_block_len(pc + 1) > 0) {
         return None;
     }
-    // `Program` validated the target: it is inside the program.
-    let target = (pc as i64 + 2 + i64::from(off)) as usize;
+    // The `ja` is at pc + 1.
+    let target = branch_target(pc + 1, i64::from(off));
     Some(JumpOverJa {
         width,
         cond,
