@@ -62,6 +62,8 @@ fn program_and_constants() -> (Program, Vec<Constant>) {
         wide(0x7a7b_7c7d),
         wide(0x2122_2324),
         narrow(0x2526_2728),
+        wide(0x4a4b_4c4d),
+        narrow(0x4e4f_5051),
     ];
     let imm32 = |index: usize| imm(constants[index].value as i32);
     let instructions: Vec<Instruction> = vec![
@@ -88,6 +90,13 @@ fn program_and_constants() -> (Program, Vec<Constant>) {
         alu64(AluOp::Add, 0, reg(3)),
         alu64(AluOp::Add, 0, reg(1)),
         alu64(AluOp::Add, 0, reg(2)),
+        // copies then adds, selected together as one three-operand add
+        mov64(4, reg(0)),
+        alu64(AluOp::Add, 4, imm32(17)),
+        alu64(AluOp::Add, 0, reg(4)),
+        alu(Width::W32, AluOp::Mov, 5, reg(1)),
+        alu(Width::W32, AluOp::Add, 5, imm32(18)),
+        alu64(AluOp::Add, 0, reg(5)),
         ja(2),
         // never run (there is no packet), but compiled
         ld_abs(MemSize::W, constants[15].value as i32),

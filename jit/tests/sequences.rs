@@ -1,5 +1,5 @@
 //! Sequences the back end selects together (widening shift pairs, 32-bit divisions of values
-//! known to fit in 32 bits, a conditional jump over a `ja`) compute exactly what the
+//! known to fit in 32 bits, a conditional jump over a `ja`, a copy then an add) compute exactly what the
 //! interpreter computes, on edge values, with and without fuel, and when a jump enters them in
 //! the middle.
 
@@ -248,5 +248,65 @@ fn conditional_jumps_over_ja() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn copies_then_adds() {
+    let widths = [
+        (Width::W64, Width::W64),
+        (Width::W32, Width::W32),
+        (Width::W64, Width::W32),
+        (Width::W32, Width::W64),
+    ];
+    for (copy_width, add_width) in widths {
+        for dst in [0, 4] {
+            let addends = [
+                reg(3),
+                reg(dst),
+                imm(0),
+                imm(1),
+                imm(-1),
+                imm(-1_048_575),
+                imm(i32::MAX),
+                imm(i32::MIN),
+            ];
+            for addend in addends {
+                let copy = alu(copy_width, AluOp::Mov, dst, reg(2));
+                let add = alu(add_width, AluOp::Add, dst, addend);
+                let result = mov64(0, reg(dst));
+                let straight = [copy, add, result, exit()];
+                // A jump into the add keeps the pair apart.
+                let entered = [
+                    jump(Width::W64, JmpCond::Eq, 3, imm(1), 1),
+                    copy,
+                    add,
+                    result,
+                    exit(),
+                ];
+                for r2 in VALUES {
+                    for r3 in [0, 1, r2, VALUES[9]] {
+                        agree(&straight, r2, r3);
+                        agree(&entered, r2, r3);
+                    }
+                }
+            }
+        }
+    }
+    // An address computed from the frame pointer, then used.
+    let frame = [
+        stx(MemSize::DW, 10, -16, 2),
+        mov64(4, reg(10)),
+        alu64(AluOp::Add, 4, imm(-16)),
+        ldx(MemSize::DW, 0, 4, 0),
+        mov64(5, reg(10)),
+        mov64(3, imm(-16)),
+        alu64(AluOp::Add, 5, reg(3)),
+        ldx(MemSize::W, 3, 5, 4),
+        alu64(AluOp::Add, 0, reg(3)),
+        exit(),
+    ];
+    for r2 in VALUES {
+        agree(&frame, r2, 0);
     }
 }

@@ -260,6 +260,13 @@ pub enum Inst {
     },
     /// `lea dst, [mem]`.
     Lea { w: Width, dst: Gpr, src: Mem },
+    /// `lea dst, [base + index]`: `dst = base + index` at width `w`, flags untouched.
+    LeaSum {
+        w: Width,
+        dst: Gpr,
+        base: Gpr,
+        index: Gpr,
+    },
     /// `bswap dst` (32-bit form zero-extends).
     Bswap { w: Width, dst: Gpr },
     /// `ror dst16, 8`: swaps the two low bytes, leaving the rest of the register alone.

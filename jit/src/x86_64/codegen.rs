@@ -166,24 +166,7 @@ impl<'a> Codegen<'a> {
                 self.upper_zero = 0;
             }
             if pc >= selected_until {
-                match peephole::widening_at(self.program, self.analysis, pc) {
-                    Some(widening) => {
-                        self.widen(widening);
-                        selected_until = pc + widening.len;
-                    }
-                    None => match peephole::jump_over_ja_at(
-                        self.program,
-                        self.analysis,
-                        self.options.fuel,
-                        pc,
-                    ) {
-                        Some(pair) => {
-                            self.jump_unless(pair)?;
-                            selected_until = pc + 2;
-                        }
-                        None => self.select(pc, instruction)?,
-                    },
-                }
+                selected_until = pc + self.select_sequence(pc, instruction)?;
             }
             self.upper_zero = peephole::upper_zero_after(self.upper_zero, instruction);
             next_pc = pc + 1;
@@ -216,6 +199,30 @@ impl<'a> Codegen<'a> {
                 stubs: stubs_start..end,
             },
         })
+    }
+
+    /// Selects the instruction at `pc`, or a sequence starting there (`peephole`); returns how
+    /// many instructions that covered.
+    fn select_sequence(
+        &mut self,
+        pc: usize,
+        instruction: &xbpf_isa::Instruction,
+    ) -> Result<usize, CompileError> {
+        let (program, analysis) = (self.program, self.analysis);
+        if let Some(widening) = peephole::widening_at(program, analysis, pc) {
+            self.widen(widening);
+            return Ok(widening.len);
+        }
+        if let Some(pair) = peephole::jump_over_ja_at(program, analysis, self.options.fuel, pc) {
+            self.jump_unless(pair)?;
+            return Ok(2);
+        }
+        if let Some(pair) = peephole::copy_add_at(program, analysis, pc) {
+            self.copy_add(pair);
+            return Ok(2);
+        }
+        self.select(pc, instruction)?;
+        Ok(1)
     }
 
     fn offset32(&self) -> Result<u32, CompileError> {

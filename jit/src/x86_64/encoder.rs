@@ -688,6 +688,18 @@ impl Encoder {
                     Width::W32 => with_mem!(ops, src, [lea Rd(dst),] []),
                 }
             }
+            Inst::LeaSum {
+                w,
+                dst,
+                base,
+                index,
+            } => {
+                let (dst, base, index) = (dst.code(), base.code(), index.code());
+                match w {
+                    Width::W64 => dynasm!(ops ; .arch x64 ; lea Rq(dst), [Rq(base) + Rq(index)]),
+                    Width::W32 => dynasm!(ops ; .arch x64 ; lea Rd(dst), [Rq(base) + Rq(index)]),
+                }
+            }
             Inst::Bswap { w, dst } => {
                 let dst = dst.code();
                 match w {
@@ -884,6 +896,42 @@ mod tests {
         ];
         for (inst, expected) in cases {
             assert_eq!(listing(&[inst]), vec![expected.to_string()], "{inst:?}");
+        }
+    }
+
+    /// rbp and r13 as a base and r12 anywhere need special ModRM/SIB forms; every pair of the
+    /// registers eBPF registers live in must still mean `base + index`.
+    #[test]
+    fn lea_sum_adds_any_two_registers() {
+        let names = |gpr: Gpr, w: Width| {
+            let name = format!("{gpr:?}").to_lowercase();
+            match (w, name.strip_prefix('r').and_then(|n| n.parse::<u8>().ok())) {
+                (Width::W64, _) => name,
+                (Width::W32, Some(_)) => format!("{name}d"),
+                (Width::W32, None) => format!("e{}", &name[1..]),
+            }
+        };
+        let gprs: Vec<Gpr> = (0..=10)
+            .map(|n| super::super::regs::ebpf(super::super::regs::reg(n)))
+            .collect();
+        for w in [Width::W64, Width::W32] {
+            for &dst in &gprs {
+                for &base in &gprs {
+                    for &index in &gprs {
+                        let inst = Inst::LeaSum {
+                            w,
+                            dst,
+                            base,
+                            index,
+                        };
+                        let (b, i) = (names(base, Width::W64), names(index, Width::W64));
+                        let expected = [format!("lea {},[{b}+{i}]", names(dst, w))];
+                        let alternative = [format!("lea {},[{i}+{b}]", names(dst, w))];
+                        let got = listing(&[inst]);
+                        assert!(got == expected || got == alternative, "{inst:?}: {got:?}");
+                    }
+                }
+            }
         }
     }
 

@@ -8,6 +8,13 @@
 //! | `lsh d, K; arsh d, K` (K = 32, 48, 56) | `movsx d, d32/16/8` |
 //! | `mov d, s; lsh d, K; arsh d, K` | `movsx d, s32/16/8` |
 //!
+//! | `mov d, s; add d, imm` | `lea d, [s + imm]` |
+//! | `mov d, s; add d, x` | `lea d, [s + x]` |
+//!
+//! The copy-then-add pair (clang's way of computing an address from a base it keeps) is
+//! selected when both are 64-bit, both 32-bit, or a 64-bit copy then a 32-bit add (whose
+//! low 32 bits are those of `s + x` either way).
+//!
 //! A conditional jump over an unconditional one, `jCC +1; ja L` (clang's loop latch when the
 //! loop exits forward), becomes one jump to L on the inverse condition.
 //!
@@ -85,6 +92,58 @@ pub fn jump_over_ja_at(
         dst,
         src,
         target,
+    })
+}
+
+/// `mov d, s; add d, addend` at `pc`, selected as `d = s + addend` (a `lea`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyAdd {
+    pub width: Width,
+    pub dst: Reg,
+    pub base: Reg,
+    /// What the `add` adds, with `d` already replaced by `s` (a copy of it by then).
+    pub addend: Source,
+}
+
+/// The copy-then-add pair starting at `pc`, if any.
+pub fn copy_add_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<CopyAdd> {
+    let Instruction::Alu {
+        width: copy_width,
+        op: AluOp::Mov,
+        dst,
+        src: Source::Reg(base),
+    } = *program.instruction(pc)?
+    else {
+        return None;
+    };
+    let Instruction::Alu {
+        width,
+        op: AluOp::Add,
+        dst: add_dst,
+        src: addend,
+    } = *program.instruction(pc + 1)?
+    else {
+        return None;
+    };
+    // A 32-bit copy zero-extends: a 64-bit add would see the upper half cleared.
+    let widths_fit = copy_width == Width::W64 || width == Width::W32;
+    if add_dst != dst
+        || base == dst
+        || !widths_fit
+        || analysis.is_target(pc + 1)
+        || program.fuel_block_len(pc + 1) > 0
+    {
+        return None;
+    }
+    let addend = match addend {
+        Source::Reg(reg) if reg == dst => Source::Reg(base),
+        other => other,
+    };
+    Some(CopyAdd {
+        width,
+        dst,
+        base,
+        addend,
     })
 }
 
@@ -221,6 +280,52 @@ mod tests {
         let copy = widening("mov %r0, %r1\nlsh %r0, 56\narsh %r0, 56\nexit", 0).unwrap();
         assert_eq!((copy.len, copy.extension), (3, Extension::Sign(8)));
         assert_eq!((copy.dst, copy.src), (Reg::R0, Reg::R1));
+    }
+
+    fn copy_add(source: &str) -> Option<CopyAdd> {
+        let program = Program::new(assemble(source).unwrap()).unwrap();
+        copy_add_at(&program, &Analysis::new(&program), 0)
+    }
+
+    #[test]
+    fn finds_copy_then_add() {
+        let r = |n| Reg::new(n).unwrap();
+        let found = |width, dst, base, addend| {
+            Some(CopyAdd {
+                width,
+                dst: r(dst),
+                base: r(base),
+                addend,
+            })
+        };
+        assert_eq!(
+            copy_add("mov %r3, %r1\nadd %r3, %r2\nexit"),
+            found(Width::W64, 3, 1, Source::Reg(r(2)))
+        );
+        assert_eq!(
+            copy_add("mov %r3, %r1\nadd %r3, -7\nexit"),
+            found(Width::W64, 3, 1, Source::Imm(-7))
+        );
+        assert_eq!(
+            copy_add("mov32 %r3, %r1\nadd32 %r3, 1\nexit"),
+            found(Width::W32, 3, 1, Source::Imm(1))
+        );
+        assert_eq!(
+            copy_add("mov %r3, %r1\nadd32 %r3, 1\nexit"),
+            found(Width::W32, 3, 1, Source::Imm(1))
+        );
+        // adding the copy to itself doubles the source
+        assert_eq!(
+            copy_add("mov %r3, %r1\nadd %r3, %r3\nexit"),
+            found(Width::W64, 3, 1, Source::Reg(r(1)))
+        );
+        // a zero-extending copy then a 64-bit add, another register, a self-copy, a jump
+        // into the add, another operation
+        assert_eq!(copy_add("mov32 %r3, %r1\nadd %r3, 1\nexit"), None);
+        assert_eq!(copy_add("mov %r3, %r1\nadd %r4, 1\nexit"), None);
+        assert_eq!(copy_add("mov %r3, %r3\nadd %r3, 1\nexit"), None);
+        assert_eq!(copy_add("mov %r3, %r1\nadd %r3, 1\nja -2\nexit"), None);
+        assert_eq!(copy_add("mov %r3, %r1\nsub %r3, 1\nexit"), None);
     }
 
     fn known_after(source: &str) -> u16 {

@@ -191,6 +191,24 @@ impl Codegen<'_> {
         }
     }
 
+    /// `mov d, s; add d, x` as one `lea` (see `peephole`).
+    pub fn copy_add(&mut self, pair: super::peephole::CopyAdd) {
+        let (w, dst, base) = (
+            width(pair.width),
+            regs::ebpf(pair.dst),
+            regs::ebpf(pair.base),
+        );
+        match pair.addend {
+            Source::Reg(index) => self.emit(Inst::LeaSum {
+                w,
+                dst,
+                base,
+                index: regs::ebpf(index),
+            }),
+            Source::Imm(imm) => self.emit(Inst::AddConst { w, dst, base, imm }),
+        }
+    }
+
     fn zero_extend(&mut self, dst: Gpr) {
         self.emit(Inst::Mov {
             w: Width::W32,
