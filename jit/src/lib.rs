@@ -74,6 +74,7 @@ pub mod context;
 pub mod error;
 pub mod exit;
 pub mod listing;
+pub mod liveness;
 pub mod options;
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),

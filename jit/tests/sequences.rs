@@ -1,5 +1,6 @@
 //! Sequences the back end selects together (widening shift pairs, 32-bit divisions of values
-//! known to fit in 32 bits, a conditional jump over a `ja`, a copy then an add) compute exactly what the
+//! known to fit in 32 bits, a conditional jump over a `ja`, a copy then an add, a copy only a
+//! jump reads, left out) compute exactly what the
 //! interpreter computes, on edge values, with and without fuel, and when a jump enters them in
 //! the middle.
 
@@ -10,7 +11,9 @@ mod common;
 
 use common::*;
 use xbpf_interp::Interpreter;
-use xbpf_isa::{AluOp, Engine, ExecConfig, Instruction, JmpCond, MemSize, RunInput, Width};
+use xbpf_isa::{
+    AluOp, Engine, ExecConfig, Instruction, JmpCond, MemSize, Program, RunInput, Width,
+};
 use xbpf_jit::Jit;
 
 const VALUES: [u64; 12] = [
@@ -308,5 +311,47 @@ fn copies_then_adds() {
     ];
     for r2 in VALUES {
         agree(&frame, r2, 0);
+    }
+}
+
+#[test]
+fn copies_only_a_jump_reads() {
+    use xbpf_isa::assemble;
+    let programs = [
+        // left out: r4 is dead after the jump (strcmp's shape)
+        "mov %r4, %r2\nmov %r0, %r2\njne %r4, %r3, +2\nmov %r0, 7\nexit\nadd %r0, 1\nexit",
+        // the copy as the jump's source, as both operands, in a 32-bit jump, two copies
+        "mov %r4, %r2\njgt %r3, %r4, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        "mov %r4, %r2\njeq %r4, %r4, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        "mov %r4, %r2\njslt32 %r4, %r3, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        "mov %r4, %r2\nmov %r5, %r3\njsgt %r4, %r5, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        // the frame pointer as the source
+        "mov %r4, %r10\njne %r4, %r10, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        // a jump over a ja, an lddw and a load in between
+        "mov %r4, %r2\nlddw %r5, 0x123456789\nldxb %r6, [%r1]\njne %r4, %r3, +1\nja +2\nmov %r0, 1\nexit\nmov %r0, %r6\nadd %r0, %r5\nexit",
+        // kept: the copy is read after the jump, on either path
+        "mov %r4, %r2\njeq %r4, %r3, +2\nmov %r0, 1\nexit\nmov %r0, %r4\nexit",
+        "mov %r4, %r2\njeq %r4, %r3, +2\nmov %r0, %r4\nexit\nmov %r0, 1\nexit",
+        "mov %r0, %r2\njeq %r0, %r3, +1\nexit\nmov %r0, 1\nexit",
+        // kept: the source changes, or the copy is read, before the jump
+        "mov %r4, %r2\nadd %r2, 1\njeq %r4, %r3, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        "mov %r4, %r2\nmov %r0, %r4\njeq %r4, %r3, +1\nexit\nmov %r0, 2\nexit",
+        // kept: a jump lands between the copy and its jump
+        "jeq %r3, 1, +1\nmov %r4, %r2\njeq %r4, %r3, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
+        // a loop whose compare copy is left out, counting iterations in r0
+        "mov %r0, 0\nmov %r6, %r2\nadd %r0, 1\nmov %r4, %r6\nrsh %r6, 1\njgt %r4, %r3, -4\nexit",
+        "mov %r0, 0\nadd %r0, 1\nrsh %r2, 1\nmov %r4, %r2\njgt %r4, %r3, -4\nexit",
+    ];
+    for source in programs {
+        let instructions: Vec<Instruction> = Program::new(assemble(source).unwrap())
+            .unwrap()
+            .instructions()
+            .map(|(_, instruction)| *instruction)
+            .collect();
+        for r2 in VALUES {
+            for r3 in [0, 1, r2, r2.wrapping_add(1), VALUES[9]] {
+                agree(&instructions, r2, r3);
+            }
+        }
     }
 }

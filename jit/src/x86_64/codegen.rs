@@ -7,6 +7,7 @@ use super::asm::{AluOp, Cond, Gpr, Inst, Label, Mem, Operand, Size};
 use super::encoder::{Encoder, JumpPlan};
 use super::memory::RegionCheck;
 use super::peephole;
+use super::peephole::{ForwardedCopy, JumpOverJa, Sequence};
 use super::regs::{self, CTX, RAX, RDX};
 use crate::analysis::Analysis;
 use crate::blinding::Keys;
@@ -15,7 +16,7 @@ use crate::error::CompileError;
 use crate::exit::ExitCode;
 use crate::listing::Layout;
 use crate::options::Options;
-use xbpf_isa::{HelperTable, Program};
+use xbpf_isa::{HelperTable, Instruction, Program, Reg, Source};
 
 /// Labels of the code emitted once and shared by every site.
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +83,8 @@ pub struct Codegen<'a> {
     /// eBPF registers (bit n for rn) known to hold values below 2^32 at this point of the
     /// current block (`peephole::upper_zero_after`).
     pub upper_zero: u16,
+    /// Copies left out whose jump is still to come (`peephole::forwarded_copy_at`).
+    forwards: Vec<ForwardedCopy>,
 }
 
 impl<'a> Codegen<'a> {
@@ -139,6 +142,7 @@ impl<'a> Codegen<'a> {
             saved_across_calls,
             saved_by_prologue,
             upper_zero: 0,
+            forwards: Vec::new(),
         }
     }
 
@@ -206,23 +210,67 @@ impl<'a> Codegen<'a> {
     fn select_sequence(
         &mut self,
         pc: usize,
-        instruction: &xbpf_isa::Instruction,
+        instruction: &Instruction,
     ) -> Result<usize, CompileError> {
-        let (program, analysis) = (self.program, self.analysis);
-        if let Some(widening) = peephole::widening_at(program, analysis, pc) {
-            self.widen(widening);
-            return Ok(widening.len);
+        let covered = self.select_sequence_forwarded(pc, instruction)?;
+        if !self.forwards.is_empty() {
+            self.forwards.retain(|copy| copy.jump_pc > pc);
         }
-        if let Some(pair) = peephole::jump_over_ja_at(program, analysis, self.options.fuel, pc) {
-            self.jump_unless(pair)?;
-            return Ok(2);
+        Ok(covered)
+    }
+
+    /// `select_sequence`, with the copies left out before a jump at `pc` applied to it.
+    fn select_sequence_forwarded(
+        &mut self,
+        pc: usize,
+        instruction: &Instruction,
+    ) -> Result<usize, CompileError> {
+        match peephole::sequence_at(self.program, self.analysis, self.options.fuel, pc) {
+            Some(Sequence::Widening(widening)) => {
+                self.widen(widening);
+                return Ok(widening.len);
+            }
+            Some(Sequence::JumpOverJa(pair)) => {
+                let pair = JumpOverJa {
+                    dst: self.forwarded(pc, pair.dst),
+                    src: self.forwarded_source(pc, pair.src),
+                    ..pair
+                };
+                self.jump_unless(pair)?;
+                return Ok(2);
+            }
+            Some(Sequence::CopyAdd(pair)) => {
+                self.copy_add(pair);
+                return Ok(2);
+            }
+            Some(Sequence::ForwardedCopy(copy)) => {
+                self.forwards.push(copy);
+                return Ok(1);
+            }
+            None => {}
         }
-        if let Some(pair) = peephole::copy_add_at(program, analysis, pc) {
-            self.copy_add(pair);
-            return Ok(2);
+        let mut instruction = *instruction;
+        if let Instruction::Jump { dst, src, .. } = &mut instruction {
+            *dst = self.forwarded(pc, *dst);
+            *src = self.forwarded_source(pc, *src);
         }
-        self.select(pc, instruction)?;
+        self.select(pc, &instruction)?;
         Ok(1)
+    }
+
+    /// What the jump at `pc` reads for `reg`, after the copies left out before it.
+    fn forwarded(&self, pc: usize, reg: Reg) -> Reg {
+        self.forwards
+            .iter()
+            .filter(|copy| copy.jump_pc == pc)
+            .fold(reg, |reg, copy| copy.map(reg))
+    }
+
+    fn forwarded_source(&self, pc: usize, source: Source) -> Source {
+        match source {
+            Source::Reg(reg) => Source::Reg(self.forwarded(pc, reg)),
+            imm => imm,
+        }
     }
 
     fn offset32(&self) -> Result<u32, CompileError> {

@@ -15,6 +15,11 @@
 //! selected when both are 64-bit, both 32-bit, or a 64-bit copy then a 32-bit add (whose
 //! low 32 bits are those of `s + x` either way).
 //!
+//! A copy `mov d, s` whose only reader is a conditional jump a few instructions on, after which
+//! `d` is dead (`crate::liveness`), is left out: the jump compares `s` instead. Nothing between
+//! them may read `d`, write `d` or `s`, transfer control or be a jump target. (clang copies a
+//! value to compare it and keep the original, e.g. in strcmp's loop.)
+//!
 //! A conditional jump over an unconditional one, `jCC +1; ja L` (clang's loop latch when the
 //! loop exits forward), becomes one jump to L on the inverse condition.
 //!
@@ -29,6 +34,7 @@
 
 use super::select::branch_target;
 use crate::analysis::Analysis;
+use crate::liveness;
 use xbpf_isa::{AluOp, Instruction, JmpCond, Program, Reg, Source, Width};
 
 /// How a widening sequence extends the low bits of its source.
@@ -47,6 +53,44 @@ pub struct Widening {
     pub dst: Reg,
     pub src: Reg,
     pub extension: Extension,
+}
+
+/// A sequence of instructions selected together, or a copy left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sequence {
+    Widening(Widening),
+    JumpOverJa(JumpOverJa),
+    CopyAdd(CopyAdd),
+    ForwardedCopy(ForwardedCopy),
+}
+
+/// The sequence starting at `pc`, if any; `fuel` when fuel is metered. Every instruction is
+/// asked, so this looks at the instruction once and tries only the sequences it can start.
+pub fn sequence_at(
+    program: &Program,
+    analysis: &Analysis,
+    fuel: bool,
+    pc: usize,
+) -> Option<Sequence> {
+    match program.instruction(pc)? {
+        Instruction::Alu {
+            op: AluOp::Lsh,
+            src: Source::Imm(_),
+            ..
+        } => widening_at(program, analysis, pc).map(Sequence::Widening),
+        Instruction::Alu {
+            op: AluOp::Mov,
+            src: Source::Reg(_),
+            ..
+        } => widening_at(program, analysis, pc)
+            .map(Sequence::Widening)
+            .or_else(|| copy_add_at(program, analysis, pc).map(Sequence::CopyAdd))
+            .or_else(|| forwarded_copy_at(program, analysis, pc).map(Sequence::ForwardedCopy)),
+        Instruction::Jump { off: 1, .. } => {
+            jump_over_ja_at(program, analysis, fuel, pc).map(Sequence::JumpOverJa)
+        }
+        _ => None,
+    }
 }
 
 /// `jCC +1; ja L` at `pc`, selected as one jump to L on the inverse condition.
@@ -145,6 +189,77 @@ pub fn copy_add_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<
         base,
         addend,
     })
+}
+
+/// A copy left out: the conditional jump at `jump_pc` reads `src` where it names `dst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardedCopy {
+    pub jump_pc: usize,
+    pub dst: Reg,
+    pub src: Reg,
+}
+
+impl ForwardedCopy {
+    /// `reg`, or the copy's source where `reg` is its destination.
+    pub fn map(self, reg: Reg) -> Reg {
+        if reg == self.dst { self.src } else { reg }
+    }
+}
+
+/// How far past a copy its jump may be.
+const FORWARD_REACH: usize = 4;
+
+/// The copy at `pc` that can be left out, if it is one.
+pub fn forwarded_copy_at(
+    program: &Program,
+    analysis: &Analysis,
+    pc: usize,
+) -> Option<ForwardedCopy> {
+    let Instruction::Alu {
+        width: Width::W64,
+        op: AluOp::Mov,
+        dst,
+        src: Source::Reg(src),
+    } = *program.instruction(pc)?
+    else {
+        return None;
+    };
+    if dst == src || dst == Reg::R10 {
+        return None;
+    }
+    let has_local_functions = program.functions().len() > 1;
+    let (dst_bit, src_bit) = (1u16 << dst.number(), 1u16 << src.number());
+    let mut at = pc + 1;
+    while at <= pc + FORWARD_REACH {
+        if analysis.is_target(at) {
+            return None;
+        }
+        let instruction = program.instruction(at)?;
+        let reads = liveness::reads(instruction, has_local_functions);
+        if let Instruction::Jump { .. } = instruction {
+            let dead_after = !liveness::read_later(program, at, dst);
+            return (reads & dst_bit != 0 && dead_after).then_some(ForwardedCopy {
+                jump_pc: at,
+                dst,
+                src,
+            });
+        }
+        let transfers = matches!(
+            instruction,
+            Instruction::Ja { .. }
+                | Instruction::Exit
+                | Instruction::Call(_)
+                | Instruction::Callx(_)
+        );
+        if transfers
+            || reads & dst_bit != 0
+            || liveness::may_write(instruction) & (dst_bit | src_bit) != 0
+        {
+            return None;
+        }
+        at += instruction.slots();
+    }
+    None
 }
 
 /// The widening sequence starting at `pc`, if any.
@@ -326,6 +441,35 @@ mod tests {
         assert_eq!(copy_add("mov %r3, %r3\nadd %r3, 1\nexit"), None);
         assert_eq!(copy_add("mov %r3, %r1\nadd %r3, 1\nja -2\nexit"), None);
         assert_eq!(copy_add("mov %r3, %r1\nsub %r3, 1\nexit"), None);
+    }
+
+    fn forwarded(source: &str, pc: usize) -> Option<ForwardedCopy> {
+        let program = Program::new(assemble(source).unwrap()).unwrap();
+        forwarded_copy_at(&program, &Analysis::new(&program), pc)
+    }
+
+    #[test]
+    fn leaves_out_copies_only_a_jump_reads() {
+        let r = |n| Reg::new(n).unwrap();
+        let strcmp = "ldxb %r3, [%r1]\nmov %r4, %r2\nmov %r0, %r2\njne %r4, %r3, +1\nexit\nexit";
+        assert_eq!(
+            forwarded(strcmp, 1),
+            Some(ForwardedCopy {
+                jump_pc: 3,
+                dst: r(4),
+                src: r(2)
+            })
+        );
+        assert_eq!(forwarded(strcmp, 2), None, "r0 is read by both exits");
+        let source_changes = "mov %r4, %r2\nadd %r2, 1\njne %r4, %r3, +1\nexit\nexit";
+        assert_eq!(forwarded(source_changes, 0), None);
+        let entered = "ja +1\nmov %r4, %r2\njne %r4, %r3, +1\nexit\nexit";
+        assert_eq!(forwarded(entered, 1), None);
+        let too_far = format!(
+            "mov %r4, %r2\n{}jne %r4, %r3, +1\nexit\nexit",
+            "mov %r5, 1\n".repeat(FORWARD_REACH)
+        );
+        assert_eq!(forwarded(&too_far, 0), None);
     }
 
     fn known_after(source: &str) -> u16 {
