@@ -41,6 +41,11 @@ pub(crate) type Frames = [Frame; MAX_CALL_FRAMES - 1];
 ///
 /// `code` comes from [`crate::code::translate`] on a validated program, so every pc reached is
 /// inside it: jump and call targets were checked, and the last instruction is `exit` or `ja`.
+///
+/// Inlined into `InterpretedProgram::run` (one copy per variant): as a call, a run first stored
+/// the `Run` fields to memory and the loop's prologue loaded and spilled them again, about 30 of
+/// the 158 host instructions a two-instruction program cost (`simple`: 14.4 → 11.1 ns).
+#[inline(always)]
 pub(crate) fn execute<const METERED: bool, const POLL: bool>(
     code: &Code,
     run: &mut Run<'_>,
