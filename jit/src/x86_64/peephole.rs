@@ -1,5 +1,5 @@
-//! Sequences selected together: clang's idioms for widening a value, which eBPF without
-//! `movsx` (before v4) spells as a shift pair, become one x86 instruction.
+//! Sequences selected together: clang's idioms that one x86 instruction does, such as widening
+//! a value (which eBPF without `movsx`, before v4, spells as a shift pair) or adding to a copy.
 //!
 //! | sequence | x86 |
 //! |---|---|
@@ -7,7 +7,6 @@
 //! | `mov d, s; lsh d, 32; rsh d, 32` | `mov d32, s32` |
 //! | `lsh d, K; arsh d, K` (K = 32, 48, 56) | `movsx d, d32/16/8` |
 //! | `mov d, s; lsh d, K; arsh d, K` | `movsx d, s32/16/8` |
-//!
 //! | `mov d, s; add d, imm` | `lea d, [s + imm]` |
 //! | `mov d, s; add d, x` | `lea d, [s + x]` |
 //!
@@ -17,8 +16,9 @@
 //!
 //! A copy `mov d, s` whose only reader is a conditional jump a few instructions on, after which
 //! `d` is dead (`crate::liveness`), is left out: the jump compares `s` instead. Nothing between
-//! them may read `d`, write `d` or `s`, transfer control or be a jump target. (clang copies a
-//! value to compare it and keep the original, e.g. in strcmp's loop.)
+//! them may read `d`, write `d` or `s`, transfer control or be a jump target; a fuel block may
+//! start there and an access there may fail, since a run that stops shows no registers. (clang
+//! copies a value to compare it and keep the original, e.g. in strcmp's loop.)
 //!
 //! A conditional jump over an unconditional one, `jCC +1; ja L` (clang's loop latch when the
 //! loop exits forward), becomes one jump to L on the inverse condition.
