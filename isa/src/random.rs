@@ -381,8 +381,26 @@ impl Generator<'_, '_> {
     /// One instruction (or a short fixed sequence) without control flow.
     fn simple(&mut self, avoid: u16) -> Result<Code> {
         let mut code = Code::new();
-        let kind = self.weighted(&[30, 6, 4, 4, 4, 3, 10, 10, 6, 3])?;
+        let kind = self.weighted(&[30, 6, 4, 4, 4, 3, 10, 10, 6, 3, 4])?;
         match kind {
+            10 => {
+                // a copy, then an addition to the copy (compilers' base-plus-offset address)
+                let dst = self.writable(avoid)?;
+                let base = self.readable()?;
+                code.push(Instruction::Alu {
+                    width: self.width()?,
+                    op: AluOp::Mov,
+                    dst,
+                    src: Source::Reg(base),
+                });
+                let src = self.source()?;
+                code.push(Instruction::Alu {
+                    width: self.width()?,
+                    op: AluOp::Add,
+                    dst,
+                    src,
+                });
+            }
             0 => {
                 let op = *self.u.choose(&AluOp::ALL)?;
                 let width = self.width()?;
@@ -654,7 +672,18 @@ impl Generator<'_, '_> {
                 let inner = self.block(function, nesting + 1, avoid, budget.saturating_sub(1))?;
                 let width = self.width()?;
                 let cond = *self.u.choose(&JmpCond::ALL)?;
-                let dst = self.readable()?;
+                let mut dst = self.readable()?;
+                if self.u.ratio(1, 4)? {
+                    // compare a copy (compilers copy a value to compare it and keep it)
+                    let copy = self.writable(avoid)?;
+                    code.push(Instruction::Alu {
+                        width: Width::W64,
+                        op: AluOp::Mov,
+                        dst: copy,
+                        src: Source::Reg(dst),
+                    });
+                    dst = copy;
+                }
                 let src = self.source()?;
                 code.push(Instruction::Jump {
                     width,
