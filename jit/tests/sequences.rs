@@ -1,8 +1,7 @@
 //! Sequences the back end selects together (widening shift pairs, 32-bit divisions of values
 //! known to fit in 32 bits, a conditional jump over a `ja`, a copy then an add, a copy only a
-//! jump reads, left out) compute exactly what the
-//! interpreter computes, on edge values, with and without fuel, and when a jump enters them in
-//! the middle.
+//! jump reads, left out) compute exactly what the interpreter computes, on edge values, with
+//! and without fuel, and when a jump enters them in the middle.
 
 // These run generated code: only where a back end exists (x86-64 until ARM64 lands).
 #![cfg(target_arch = "x86_64")]
@@ -338,7 +337,8 @@ fn copies_only_a_jump_reads() {
         "mov %r4, %r2\nmov %r0, %r4\njeq %r4, %r3, +1\nexit\nmov %r0, 2\nexit",
         // kept: a jump lands between the copy and its jump
         "jeq %r3, 1, +1\nmov %r4, %r2\njeq %r4, %r3, +2\nmov %r0, 1\nexit\nmov %r0, 2\nexit",
-        // a loop whose compare copy is left out, counting iterations in r0
+        // loops counting iterations in r0: the compare copy kept (its source shifts before the
+        // jump), then left out
         "mov %r0, 0\nmov %r6, %r2\nadd %r0, 1\nmov %r4, %r6\nrsh %r6, 1\njgt %r4, %r3, -4\nexit",
         "mov %r0, 0\nadd %r0, 1\nrsh %r2, 1\nmov %r4, %r2\njgt %r4, %r3, -4\nexit",
     ];
