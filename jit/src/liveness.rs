@@ -54,18 +54,12 @@ pub fn reads(instruction: &Instruction, has_local_functions: bool) -> u16 {
 }
 
 /// The registers `instruction` writes whenever execution goes on to another instruction
-/// (an under-approximation: what it only may write is left out).
+/// (an under-approximation): the one it names as written, except for a local call, whose
+/// callee may return without writing r0.
 fn kills(instruction: &Instruction) -> u16 {
-    match *instruction {
-        Instruction::Alu { dst, .. }
-        | Instruction::Neg { dst, .. }
-        | Instruction::MovSx { dst, .. }
-        | Instruction::Endian { dst, .. }
-        | Instruction::LoadImm64 { dst, .. }
-        | Instruction::Load { dst, .. } => bit(dst),
-        // Helpers return in r0 and (in xbpf) leave r1 to r5 alone.
-        Instruction::Call(CallTarget::Helper(_)) | Instruction::Callx(_) => bit(Reg::R0),
-        _ => 0,
+    match instruction {
+        Instruction::Call(CallTarget::Local(_)) => 0,
+        _ => instruction.written_register().map_or(0, bit),
     }
 }
 

@@ -149,17 +149,22 @@ pub struct CopyAdd {
     pub addend: Source,
 }
 
+/// `(width, dst, src)` of the register copy `mov dst, src` at `pc`, if that is one.
+fn register_copy_at(program: &Program, pc: usize) -> Option<(Width, Reg, Reg)> {
+    match *program.instruction(pc)? {
+        Instruction::Alu {
+            width,
+            op: AluOp::Mov,
+            dst,
+            src: Source::Reg(src),
+        } => Some((width, dst, src)),
+        _ => None,
+    }
+}
+
 /// The copy-then-add pair starting at `pc`, if any.
 pub fn copy_add_at(program: &Program, analysis: &Analysis, pc: usize) -> Option<CopyAdd> {
-    let Instruction::Alu {
-        width: copy_width,
-        op: AluOp::Mov,
-        dst,
-        src: Source::Reg(base),
-    } = *program.instruction(pc)?
-    else {
-        return None;
-    };
+    let (copy_width, dst, base) = register_copy_at(program, pc)?;
     let Instruction::Alu {
         width,
         op: AluOp::Add,
@@ -215,16 +220,8 @@ pub fn forwarded_copy_at(
     analysis: &Analysis,
     pc: usize,
 ) -> Option<ForwardedCopy> {
-    let Instruction::Alu {
-        width: Width::W64,
-        op: AluOp::Mov,
-        dst,
-        src: Source::Reg(src),
-    } = *program.instruction(pc)?
-    else {
-        return None;
-    };
-    if dst == src || dst == Reg::R10 {
+    let (width, dst, src) = register_copy_at(program, pc)?;
+    if width != Width::W64 || dst == src || dst == Reg::R10 {
         return None;
     }
     let has_local_functions = program.functions().len() > 1;
